@@ -1,0 +1,532 @@
+"""The environment config file: `config/<env>.yaml`, loaded into one validated model.
+
+Every rule here runs twice: at synth (through `load_config`) and from
+`mobile-sso config validate FILE`. A failure names the file, the key path, the bad
+value and the rule, so a typo never reaches CloudFormation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+# Cognito's documented limits for app clients.
+MAX_URL_LENGTH = 1024
+MAX_URLS = 100  # per list, per client
+STANDARD_SCOPES = ("openid", "email", "phone", "profile", "aws.cognito.signin.user.admin")
+SCOPES_NEEDING_OPENID = ("email", "phone", "profile")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `problems` holds one line per finding."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+def _rule(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+# --- field rules -----------------------------------------------------------------
+
+_DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_RESERVED_IN_PREFIX = ("aws", "amazon", "cognito")
+
+
+def _domain_prefix(value: str) -> str:
+    if not _DOMAIN_PREFIX.fullmatch(value):
+        raise _rule(
+            "domain_prefix",
+            "a Cognito domain prefix is 1-63 characters of lowercase letters, digits and "
+            "hyphens, and neither starts nor ends with a hyphen",
+        )
+    reserved = [word for word in _RESERVED_IN_PREFIX if word in value]
+    if reserved:
+        raise _rule(
+            "domain_prefix_reserved",
+            f"a Cognito domain prefix must not contain {', '.join(map(repr, reserved))} "
+            "(Cognito reserves 'aws', 'amazon' and 'cognito')",
+        )
+    return value
+
+
+_REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+
+
+def _region(value: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise _rule("region", "an AWS region looks like 'eu-west-1' or 'us-gov-west-1'")
+    return value
+
+
+def _account(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise _rule(
+            "account", "an AWS account id is exactly 12 digits (quote it in YAML: '012345678901')"
+        )
+    return value
+
+
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+# Schemes that run code or read files in a browser: never a redirect target.
+_UNSAFE_SCHEMES = ("javascript", "data", "file", "vbscript", "about", "blob")
+
+
+def _redirect_url(value: str) -> str:
+    if len(value) > MAX_URL_LENGTH:
+        raise _rule(
+            "url_length",
+            f"URL is {len(value)} characters; Cognito accepts at most {MAX_URL_LENGTH}",
+        )
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if not scheme or not _URL_SCHEME.fullmatch(scheme):
+        raise _rule(
+            "url_scheme",
+            "URL must be absolute: https://..., http://localhost... or a custom app scheme "
+            "such as myapp://callback",
+        )
+    if parts.fragment or "#" in value:
+        raise _rule("url_fragment", "URL must not contain a fragment ('#...'); Cognito refuses it")
+    if any(ch.isspace() for ch in value):
+        raise _rule("url_whitespace", "URL must not contain whitespace")
+    if scheme == "http":
+        if (parts.hostname or "") not in _LOOPBACK_HOSTS:
+            raise _rule(
+                "url_http",
+                "http is allowed only for localhost; use https, or a custom app scheme such "
+                "as myapp://callback",
+            )
+    elif scheme == "https":
+        if not parts.hostname:
+            raise _rule("url_host", "https URL has no host")
+    elif scheme in _UNSAFE_SCHEMES:
+        raise _rule("url_unsafe_scheme", f"the scheme '{scheme}:' is not a redirect target")
+    elif not parts.netloc and not parts.path:
+        raise _rule("url_empty", "custom-scheme URL needs something after the scheme")
+    return value
+
+
+_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
+
+
+def _scope(value: str) -> str:
+    if value in STANDARD_SCOPES:
+        return value
+    if "/" in value and _SCOPE.fullmatch(value):
+        return value  # a resource-server scope: "<identifier>/<scope name>"
+    close = difflib.get_close_matches(value, STANDARD_SCOPES, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise _rule(
+        "scope",
+        f"unknown scope{hint}; use one of {', '.join(STANDARD_SCOPES)} or a resource-server "
+        "scope 'identifier/name'",
+    )
+
+
+_CLIENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,47}$")
+
+
+def _client_name(value: str) -> str:
+    if not _CLIENT_NAME.fullmatch(value) or value.endswith("-") or "--" in value:
+        raise _rule(
+            "client_name",
+            "a client name is 1-48 lowercase letters, digits and single hyphens, starting "
+            "with a letter (it names the stack outputs, e.g. 'ios' -> ClientIosId)",
+        )
+    return value
+
+
+_ACM_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$"
+)
+
+
+def _certificate_arn(value: str) -> str:
+    match = _ACM_ARN.fullmatch(value)
+    if not match:
+        raise _rule(
+            "certificate_arn",
+            "expected an ACM certificate ARN: arn:aws:acm:us-east-1:<account>:certificate/<id>",
+        )
+    if match["region"] != "us-east-1":
+        raise _rule(
+            "certificate_region",
+            "Cognito custom domains need an ACM certificate in us-east-1 (it is served by "
+            f"CloudFront), not {match['region']}",
+        )
+    return value
+
+
+_FQDN = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _domain_name(value: str) -> str:
+    if not _FQDN.fullmatch(value):
+        raise _rule(
+            "domain_name",
+            "expected a lowercase fully qualified domain name such as auth.example.com "
+            "(no scheme, no path)",
+        )
+    return value
+
+
+_TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    for key, tag_value in value.items():
+        if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
+            raise _rule(
+                "tag_key",
+                f"tag key {key!r}: 1-128 letters, digits, spaces and _.:/=+-@, not starting "
+                "with 'aws:'",
+            )
+        if len(tag_value) > 256:
+            raise _rule("tag_value", f"tag {key!r}: value longer than 256 characters")
+    return value
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise _rule("duplicate_value", f"lists {repeated} more than once")
+    return values
+
+
+def _openid_with_claims(scopes: list[str]) -> list[str]:
+    needs_openid = [s for s in scopes if s in SCOPES_NEEDING_OPENID]
+    if needs_openid and "openid" not in scopes:
+        raise _rule(
+            "scope_openid",
+            f"{', '.join(needs_openid)} needs 'openid' in the same list (Cognito refuses it "
+            "without)",
+        )
+    return scopes
+
+
+def _schema_pattern(pattern: re.Pattern[str]) -> Any:
+    """Show a rule's pattern to editors without letting pydantic report it in its own words."""
+    return Field(json_schema_extra={"pattern": pattern.pattern})
+
+
+DomainPrefix = Annotated[str, AfterValidator(_domain_prefix), _schema_pattern(_DOMAIN_PREFIX)]
+Region = Annotated[str, AfterValidator(_region), _schema_pattern(_REGION)]
+AccountId = Annotated[str, AfterValidator(_account), _schema_pattern(re.compile(r"^\d{12}$"))]
+RedirectUrl = Annotated[str, AfterValidator(_redirect_url)]
+Scope = Annotated[str, AfterValidator(_scope)]
+ClientName = Annotated[str, AfterValidator(_client_name), _schema_pattern(_CLIENT_NAME)]
+CertificateArn = Annotated[str, AfterValidator(_certificate_arn)]
+DomainName = Annotated[str, AfterValidator(_domain_name)]
+Tags = Annotated[dict[str, str], AfterValidator(_tags)]
+
+
+# --- the model ---------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo must fail, never be ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Stage(StrEnum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class Platform(StrEnum):
+    IOS = "ios"
+    ANDROID = "android"
+    WEB = "web"
+
+
+class OAuthFlow(StrEnum):
+    AUTHORIZATION_CODE = "authorization_code"
+    IMPLICIT = "implicit"
+
+
+class RemovalPolicy(StrEnum):
+    RETAIN = "retain"
+    DESTROY = "destroy"
+
+
+class TokenValidity(_Strict):
+    """Token lifetimes, within Cognito's bounds."""
+
+    id_token_minutes: int = Field(default=60, ge=5, le=1440)
+    access_token_minutes: int = Field(default=60, ge=5, le=1440)
+    refresh_token_days: int = Field(default=30, ge=1, le=3650)
+
+
+class UserPoolSettings(_Strict):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[\w\s+=,.@-]+$")
+    deletion_protection: bool | None = Field(
+        default=None, description="Default: true unless stage is dev."
+    )
+    removal_policy: RemovalPolicy | None = Field(
+        default=None, description="Default: retain when deletion protection is on."
+    )
+
+    @model_validator(mode="after")
+    def _protection_agrees(self) -> UserPoolSettings:
+        if self.deletion_protection and self.removal_policy is RemovalPolicy.DESTROY:
+            raise _rule(
+                "protection_conflict",
+                "deletion_protection is on but removal_policy is destroy, so deleting the "
+                "stack would fail; choose removal_policy retain or turn protection off",
+            )
+        return self
+
+
+class CustomDomain(_Strict):
+    domain_name: DomainName
+    certificate_arn: CertificateArn
+
+
+class DomainSettings(_Strict):
+    """Exactly one of `prefix` (a Cognito domain) or `custom` (your own domain)."""
+
+    prefix: DomainPrefix | None = None
+    custom: CustomDomain | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DomainSettings:
+        if (self.prefix is None) == (self.custom is None):
+            raise _rule(
+                "domain_choice",
+                "set exactly one of 'prefix' (Cognito domain) or 'custom' (your own domain)",
+            )
+        return self
+
+
+class AppClient(_Strict):
+    """One app client of the pool, such as the iOS app."""
+
+    name: ClientName
+    platform: Platform
+    callback_urls: Annotated[
+        list[RedirectUrl], AfterValidator(_unique), Field(min_length=1, max_length=MAX_URLS)
+    ]
+    sign_out_urls: Annotated[
+        list[RedirectUrl], AfterValidator(_unique), Field(min_length=1, max_length=MAX_URLS)
+    ]
+    scopes: Annotated[list[Scope], AfterValidator(_unique), AfterValidator(_openid_with_claims)] = (
+        Field(default_factory=lambda: ["openid", "email", "profile"], min_length=1)
+    )
+    oauth_flows: Annotated[list[OAuthFlow], AfterValidator(_unique)] = Field(
+        default_factory=lambda: [OAuthFlow.AUTHORIZATION_CODE], min_length=1
+    )
+    generate_secret: bool = False
+    allow_cognito_users: bool = Field(
+        default=False,
+        description="Also offer sign-in with the pool's own (admin-created) users.",
+    )
+    token_validity: TokenValidity | None = None
+
+
+def _distinct_client_names(clients: list[AppClient]) -> list[AppClient]:
+    names = [c.name for c in clients]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise _rule("duplicate_client", f"client names must be unique; repeated: {repeated}")
+    # Output keys drop the hyphens ("ios-app" -> ClientIosAppId, "iosapp" -> ClientIosappId):
+    # keys differing only in case are a trap for every reader of the outputs.
+    squashed = [n.replace("-", "") for n in names]
+    clashing = sorted({n for n, s in zip(names, squashed, strict=True) if squashed.count(s) > 1})
+    if clashing:
+        raise _rule(
+            "client_name_clash",
+            f"client names {clashing} differ only by hyphens; their stack outputs would clash",
+        )
+    return clients
+
+
+class EnvironmentConfig(_Strict):
+    """One deployment environment: one stack, one user pool."""
+
+    schema_: str | None = Field(default=None, alias="$schema", description="Editor hint only.")
+    stack_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9-]*$")
+    stage: Stage = Stage.DEV
+    account: AccountId | None = Field(
+        default=None, description="Omit for an environment-agnostic template."
+    )
+    region: Region
+    user_pool: UserPoolSettings
+    domain: DomainSettings
+    token_validity: TokenValidity = Field(default_factory=TokenValidity)
+    clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
+        min_length=1, max_length=1000
+    )
+    tags: Tags = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def deletion_protection(self) -> bool:
+        if self.user_pool.deletion_protection is not None:
+            return self.user_pool.deletion_protection
+        return self.stage is not Stage.DEV
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        if self.user_pool.removal_policy is not None:
+            return self.user_pool.removal_policy
+        return RemovalPolicy.RETAIN if self.deletion_protection else RemovalPolicy.DESTROY
+
+    def token_validity_for(self, client: AppClient) -> TokenValidity:
+        return client.token_validity or self.token_validity
+
+
+# --- loading -----------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a repeated key is a typo, so refuse it."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"found the key {key!r} twice (first on line {seen[key].start_mark.line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed where an unknown key `loc` was found, for a did-you-mean hint."""
+    model: type[BaseModel] | None = EnvironmentConfig
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field else None
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    where = _format_location(loc)
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}: unknown key{hint} (allowed here: {', '.join(allowed)})"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    value = error.get("input")
+    message = error["msg"]
+    ctx = error.get("ctx") or {}
+    if error["type"] == "too_short" and isinstance(value, list):
+        message = f"needs at least {ctx['min_length']} entry"
+    elif error["type"] == "too_long" and isinstance(value, list):
+        message = f"has {ctx['actual_length']} entries; at most {ctx['max_length']} allowed"
+    if isinstance(value, dict) or (
+        isinstance(value, list) and any(isinstance(v, dict) for v in value)
+    ):
+        return f"{where}: {message}"
+    return f"{where}: {value!r}: {message}"
+
+
+def parse_config(data: Any, source: Path | str) -> EnvironmentConfig:
+    """Validate already-parsed YAML/JSON data; raise ConfigError with every finding."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, ["the file must hold a mapping of keys (see config/example.yaml)"]
+        )
+    try:
+        return EnvironmentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def load_config_file(path: Path) -> EnvironmentConfig:
+    """Read and validate one config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}".replace("\n", " ")]) from None
+    return parse_config(data, path)
+
+
+def load_config(env_name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:
+    """The config of environment `env_name`, from `config/<env_name>.yaml`."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", env_name):
+        raise ConfigError(
+            f"-c env={env_name}", ["an environment name is letters, digits, '-' and '_'"]
+        )
+    path = config_dir / f"{env_name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in config_dir.glob("*.yaml"))
+        raise ConfigError(path, [f"no such environment file; environments here: {known}"])
+    return load_config_file(path)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a config file, for editors (published as config/schema.json)."""
+    schema = EnvironmentConfig.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cognito-entra-sso environment config"
+    return schema

