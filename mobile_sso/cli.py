@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mobile_sso.config import ConfigError, json_schema, load_config_file
 
@@ -19,9 +18,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check and describe environment config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-_out = Console()
-_err = Console(stderr=True)
 
 
 @config_app.command("validate")
@@ -49,10 +45,8 @@ def validate(
                     f"{error.path}: {problem}", markup=False, highlight=False, soft_wrap=True
                 )
             continue
-        _out.print(
-            f"{path}: valid (stack {config.stack_name}, {len(config.clients)} app client(s))",
-            markup=False,
-            highlight=False,
+        typer.echo(
+            f"{path}: valid (stack {config.stack_name}, {len(config.clients)} app client(s))"
         )
     if failed:
         raise typer.Exit(code=1)
