@@ -41,9 +41,7 @@ def validate(
         except ConfigError as error:
             failed = True
             for problem in error.problems:
-                _err.print(
-                    f"{error.path}: {problem}", markup=False, highlight=False, soft_wrap=True
-                )
+                typer.echo(f"{error.path}: {problem}", err=True)
             continue
         typer.echo(
             f"{path}: valid (stack {config.stack_name}, {len(config.clients)} app client(s))"
