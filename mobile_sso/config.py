@@ -11,7 +11,7 @@ import difflib
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -21,6 +21,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -32,6 +34,12 @@ MAX_URL_LENGTH = 1024
 MAX_URLS = 100  # per list, per client
 STANDARD_SCOPES = ("openid", "email", "phone", "profile", "aws.cognito.signin.user.admin")
 SCOPES_NEEDING_OPENID = ("email", "phone", "profile")
+
+# Entra ID's SAML claim URIs (the defaults of a new enterprise application).
+ENTRA_EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+ENTRA_CLOUDS = ("global", "usgov", "usgov-dod", "china")
+# Names Cognito keeps for its own and the social providers.
+RESERVED_IDP_NAMES = ("cognito", "google", "facebook", "loginwithamazon", "signinwithapple")
 
 
 class ConfigError(Exception):
@@ -208,6 +216,63 @@ def _tags(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _guid(value: str) -> str:
+    if not _GUID.fullmatch(value):
+        raise _rule(
+            "guid",
+            "expected a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (Entra shows it as "
+            "the Directory (tenant) ID or Object ID)",
+        )
+    return value
+
+
+_IDP_NAME = re.compile(r"^[^_\s][\w.+=@ -]{1,30}[^\s]$")
+
+
+def _idp_name(value: str) -> str:
+    if not 3 <= len(value) <= 32 or not _IDP_NAME.fullmatch(value):
+        raise _rule(
+            "idp_name",
+            "a Cognito identity provider name is 3-32 letters, digits, spaces and _.+=@-, "
+            "not starting with '_' or a space",
+        )
+    if value.lower() in RESERVED_IDP_NAMES:
+        raise _rule("idp_name_reserved", f"Cognito reserves the provider name {value!r}")
+    return value
+
+
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
+
+
+def _secret_reference(value: str) -> str:
+    if value.startswith("arn:"):
+        if not _SECRET_ARN.fullmatch(value):
+            raise _rule(
+                "secret_arn",
+                "expected a Secrets Manager secret ARN: "
+                "arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>",
+            )
+    elif not _SECRET_NAME.fullmatch(value):
+        raise _rule(
+            "secret_name",
+            "expected a Secrets Manager secret name (letters, digits and /_+=.@-) or its ARN",
+        )
+    return value
+
+
+def _claim_uri(value: str) -> str:
+    if not value or any(ch.isspace() for ch in value) or len(value) > 2048:
+        raise _rule(
+            "claim",
+            f"expected a SAML attribute (claim) name such as {ENTRA_EMAIL_CLAIM}",
+        )
+    return value
+
+
 def _unique(values: list[Any]) -> list[Any]:
     repeated = sorted({str(v) for v in values if values.count(v) > 1})
     if repeated:
@@ -240,6 +305,10 @@ ClientName = Annotated[str, AfterValidator(_client_name), _schema_pattern(_CLIEN
 CertificateArn = Annotated[str, AfterValidator(_certificate_arn)]
 DomainName = Annotated[str, AfterValidator(_domain_name)]
 Tags = Annotated[dict[str, str], AfterValidator(_tags)]
+Guid = Annotated[str, AfterValidator(_guid), _schema_pattern(_GUID)]
+IdpName = Annotated[str, AfterValidator(_idp_name)]
+SecretReference = Annotated[str, AfterValidator(_secret_reference)]
+ClaimUri = Annotated[str, AfterValidator(_claim_uri)]
 
 
 # --- the model ---------------------------------------------------------------------
@@ -322,6 +391,49 @@ class DomainSettings(_Strict):
         return self
 
 
+class EntraAssignments(_Strict):
+    """Who may sign in: Entra object ids of users and groups."""
+
+    users: Annotated[list[Guid], AfterValidator(_unique)] = Field(default_factory=list)
+    groups: Annotated[list[Guid], AfterValidator(_unique)] = Field(default_factory=list)
+
+
+class EntraAttributeMapping(_Strict):
+    """Which SAML claim fills which user pool attribute; email is required by the pool."""
+
+    email: ClaimUri = ENTRA_EMAIL_CLAIM
+    name: ClaimUri | None = None
+    given_name: ClaimUri | None = None
+    family_name: ClaimUri | None = None
+
+
+class EntraSettings(_Strict):
+    """The Entra ID tenant whose users sign in, and the enterprise application made there."""
+
+    tenant_id: Guid
+    credentials_secret: SecretReference = Field(
+        description="Secrets Manager secret (name or ARN) of the deployer app registration: "
+        '{"tenantId", "clientId", "clientSecret" | "certificatePem"}.'
+    )
+    idp_name: IdpName = Field(
+        default="EntraID", description="Cognito identity provider name, shown to apps."
+    )
+    display_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Enterprise application name; default: '<user pool name> (mobile SSO)'.",
+    )
+    cloud: Literal["global", "usgov", "usgov-dod", "china"] = "global"
+    assignment_required: bool = True
+    assignments: EntraAssignments = Field(default_factory=EntraAssignments)
+    attribute_mapping: EntraAttributeMapping = Field(default_factory=EntraAttributeMapping)
+    retain_on_delete: bool = Field(
+        default=False, description="Keep the Entra application when the stack deletes it."
+    )
+    notes: str = Field(default="", max_length=1024)
+
+
 class AppClient(_Strict):
     """One app client of the pool, such as the iOS app."""
 
@@ -340,6 +452,10 @@ class AppClient(_Strict):
         default_factory=lambda: [OAuthFlow.AUTHORIZATION_CODE], min_length=1
     )
     generate_secret: bool = False
+    identity_providers: list[str] | None = Field(
+        default=None,
+        description="Names of the Entra identity providers this client offers; default: all.",
+    )
     allow_cognito_users: bool = Field(
         default=False,
         description="Also offer sign-in with the pool's own (admin-created) users.",
@@ -377,12 +493,42 @@ class EnvironmentConfig(_Strict):
     user_pool: UserPoolSettings
     domain: DomainSettings
     token_validity: TokenValidity = Field(default_factory=TokenValidity)
+    entra: EntraSettings | None = None
     clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
         min_length=1, max_length=1000
     )
     tags: Tags = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("clients")
+    @classmethod
+    def _clients_name_known_providers(
+        cls, clients: list[AppClient], info: ValidationInfo
+    ) -> list[AppClient]:
+        entra = info.data.get("entra")
+        known = [entra.idp_name] if entra else []
+        for client in clients:
+            unknown = [n for n in client.identity_providers or [] if n not in known]
+            if unknown:
+                raise _rule(
+                    "unknown_idp",
+                    f"client {client.name!r} names identity provider(s) {unknown}; "
+                    f"configured: {known or 'none (add an entra section)'}",
+                )
+        return clients
+
+    def client_idp_names(self, client: AppClient) -> list[str]:
+        """The Entra identity providers the client offers."""
+        if client.identity_providers is not None:
+            return client.identity_providers
+        return [self.entra.idp_name] if self.entra else []
+
+    @property
+    def entra_display_name(self) -> str:
+        if self.entra and self.entra.display_name:
+            return self.entra.display_name
+        return f"{self.user_pool.name} (mobile SSO)"
 
     @property
     def deletion_protection(self) -> bool:

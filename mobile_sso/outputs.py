@@ -15,6 +15,9 @@ SAML_ENTITY_ID = "SamlEntityId"
 SAML_REPLY_URL = "SamlReplyUrl"
 SAML_SIGN_OUT_URL = "SamlSignOutUrl"
 CLIENT_NAMES = "ClientNames"
+IDP_NAME = "IdentityProviderName"
+ENTRA_APP_ID = "EntraAppId"
+ENTRA_METADATA_URL = "EntraMetadataUrl"
 
 # Per app client: "Client" + PascalCase(name) + one of these.
 CLIENT_ID = "Id"
@@ -23,6 +26,7 @@ CLIENT_SIGN_OUT_URLS = "SignOutUrls"
 CLIENT_SCOPES = "Scopes"
 CLIENT_OAUTH_FLOWS = "OAuthFlows"
 CLIENT_PLATFORM = "Platform"
+CLIENT_IDENTITY_PROVIDERS = "IdentityProviders"
 CLIENT_SECRET_ARN = "SecretArn"  # noqa: S105 - an output name, not a secret
 
 LIST_SEPARATOR = ","

@@ -259,7 +259,7 @@ def test_unknown_nested_key_is_refused_with_a_suggestion() -> None:
     assert problems_for(with_client(callback_url=["myapp://cb"])) == [
         "clients[0].callback_url: unknown key; did you mean 'callback_urls'? (allowed here: "
         "name, platform, callback_urls, sign_out_urls, scopes, oauth_flows, generate_secret, "
-        "allow_cognito_users, token_validity)"
+        "identity_providers, allow_cognito_users, token_validity)"
     ]
 
 
@@ -333,3 +333,63 @@ def test_unknown_environment_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config("nosuchenv")
     assert "no such environment file; environments here: ['example'" in caught.value.problems[0]
+
+
+def with_entra(**changes: Any) -> dict[str, Any]:
+    data = example_data()
+    data["entra"].update(changes)
+    return data
+
+
+def test_entra_assignment_ids_must_be_guids() -> None:
+    assert problems_for(with_entra(assignments={"users": ["alice@contoso.com"]})) == [
+        "entra.assignments.users[0]: 'alice@contoso.com': expected a GUID such as "
+        "72f988bf-86f1-41af-91ab-2d7cd011db47 (Entra shows it as the Directory (tenant) ID or "
+        "Object ID)"
+    ]
+
+
+@pytest.mark.parametrize("name", ["ab", "a" * 33, "_Entra", "Entra "])
+def test_idp_name_must_fit_cognitos_rules(name: str) -> None:
+    assert problems_for(with_entra(idp_name=name)) == [
+        f"entra.idp_name: {name!r}: a Cognito identity provider name is 3-32 letters, digits, "
+        "spaces and _.+=@-, not starting with '_' or a space"
+    ]
+
+
+def test_idp_name_must_not_be_a_reserved_provider() -> None:
+    assert problems_for(with_entra(idp_name="Google")) == [
+        "entra.idp_name: 'Google': Cognito reserves the provider name 'Google'"
+    ]
+
+
+def test_credentials_secret_arn_must_be_a_secrets_manager_arn() -> None:
+    arn = "arn:aws:s3:::bucket/secret.json"
+    assert problems_for(with_entra(credentials_secret=arn)) == [
+        f"entra.credentials_secret: {arn!r}: expected a Secrets Manager secret ARN: "
+        "arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>"
+    ]
+
+
+def test_unknown_entra_cloud_is_refused() -> None:
+    assert problems_for(with_entra(cloud="germany")) == [
+        "entra.cloud: 'germany': Input should be 'global', 'usgov', 'usgov-dod' or 'china'"
+    ]
+
+
+def test_client_naming_an_unknown_idp_is_refused() -> None:
+    data = example_data()
+    data["clients"][0]["identity_providers"] = ["Okta"]
+    assert problems_for(data) == [
+        "clients: client 'ios' names identity provider(s) ['Okta']; configured: ['EntraID']"
+    ]
+
+
+def test_client_naming_an_idp_without_entra_section_is_refused() -> None:
+    data = example_data()
+    del data["entra"]
+    data["clients"][0]["identity_providers"] = ["EntraID"]
+    assert problems_for(data) == [
+        "clients: client 'ios' names identity provider(s) ['EntraID']; configured: none (add "
+        "an entra section)"
+    ]

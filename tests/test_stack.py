@@ -86,12 +86,21 @@ def test_output_names_are_the_documented_contract(example_template: Template) ->
         "SamlReplyUrl",
         "SamlSignOutUrl",
         "ClientNames",
+        "IdentityProviderName",
+        "EntraAppId",
+        "EntraMetadataUrl",
     }
+    fields = (
+        "Id",
+        "Platform",
+        "IdentityProviders",
+        "CallbackUrls",
+        "SignOutUrls",
+        "Scopes",
+        "OAuthFlows",
+    )
     for client in ("Ios", "Android"):
-        expected |= {
-            f"Client{client}{field}"
-            for field in ("Id", "Platform", "CallbackUrls", "SignOutUrls", "Scopes", "OAuthFlows")
-        }
+        expected |= {f"Client{client}{field}" for field in fields}
     assert set(example_template.find_outputs("*")) == expected
 
 
@@ -178,13 +187,14 @@ def test_cognito_users_offered_only_when_asked(config_with: ConfigWith) -> None:
     data = example_data()
     data["clients"][0]["allow_cognito_users"] = True
     template = template_of(config_with(clients=data["clients"]))
+    entra = {"Ref": "EntraIdp89067AD1"}
     template.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
-        {"ClientName": "ios", "SupportedIdentityProviders": ["COGNITO"]},
+        {"ClientName": "ios", "SupportedIdentityProviders": [entra, "COGNITO"]},
     )
     template.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
-        {"ClientName": "android", "SupportedIdentityProviders": []},
+        {"ClientName": "android", "SupportedIdentityProviders": [entra]},
     )
 
 

@@ -1,0 +1,1 @@
+"""Lambda handler of the EntraSamlApplication custom resource (entry points in handler.py)."""

@@ -1,0 +1,220 @@
+"""CloudFormation custom resource: a Microsoft Entra ID non-gallery SAML application.
+
+Entry points for `aws_cdk.custom_resources.Provider`: `on_event` and `is_complete`. This
+module speaks the protocol only: it parses the event into `model.Request`, hands the work
+to `service.SamlAppService`, and answers `{"PhysicalResourceId", "Data"}`, or raises an
+exception whose message is the short, actionable reason CloudFormation shows.
+
+The physical id is the application's object id. `Data` (once complete): ApplicationObjectId,
+AppId, ServicePrincipalId, MetadataUrl, SigningCertificateThumbprint, SigningCertificateExpiry.
+
+Environment, read at every invocation:
+
+- `ENTRA_GRAPH_ENDPOINT`: Microsoft Graph root (default https://graph.microsoft.com).
+- `ENTRA_LOGIN_AUTHORITY`: token authority, also the metadata URL's host
+  (default https://login.microsoftonline.com).
+- `ENTRA_NON_GALLERY_TEMPLATE_ID`: the cloud's non-gallery application template
+  (default 8adf8e6e-67b2-4cf2-a259-e3dc5476c621, the global cloud's).
+- `ENTRA_DEADLINE_SECONDS`: how long onEvent keeps retrying Graph (default 600; never past
+  the Lambda's remaining time less 30 s, so a failure is reported rather than timed out).
+- `ENTRA_RETRY_BASE_SECONDS`, `ENTRA_RETRY_MAX_SECONDS`: backoff, doubling from the base
+  (default 1) up to the cap (default 30); a Retry-After header wins.
+- `ENTRA_REPLICATION_SECONDS`: for how long after its creation an object's 404 or 400 is
+  taken for replication lag and retried (default 300).
+- `ENTRA_HTTP_TIMEOUT_SECONDS`: per HTTP request (default 30).
+- `REQUESTS_CA_BUNDLE` or `SSL_CERT_FILE`: trust roots for HTTPS, when not the public ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from entra_saml_app.credentials import Credentials, read_credentials
+from entra_saml_app.errors import ProvisioningError, StepFailed, redact
+from entra_saml_app.logs import log, logger
+from entra_saml_app.metadata import HttpsMetadataSource
+from entra_saml_app.model import AppProperties, Request, is_guid
+from entra_saml_app.retry import Retrier
+from entra_saml_app.service import GraphPort, MetadataSource, Provisioned, SamlAppService
+from entra_saml_app.settings import Settings
+
+Response = dict[str, Any]
+SAFETY_MARGIN_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What an invocation talks to; tests swap parts of it."""
+
+    settings: Settings
+    read_credentials: Callable[[str], Credentials]
+    open_graph: Callable[[Settings, Credentials], AbstractAsyncContextManager[GraphPort]]
+    metadata: Callable[[Settings], MetadataSource]
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        from entra_saml_app.graph import open_graph  # noqa: PLC0415 (the SDK loads on use)
+
+        return cls(Settings.from_env(), read_credentials, open_graph, _https_metadata)
+
+
+def on_event(event: Mapping[str, Any], context: Any) -> Response:
+    return handle_event(event, context, Runtime.from_env())
+
+
+def is_complete(event: Mapping[str, Any], context: Any) -> Response:
+    return handle_is_complete(event, context, Runtime.from_env())
+
+
+def handle_event(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Response:
+    logger.setLevel(logging.INFO)
+    request = Request.parse(event)
+    _log_request("onEvent", request)
+    props = request.properties
+    if request.request_type == "Delete" and props.retain_on_delete:
+        log("delete skipped", reason="RetainOnDelete", physical_id=request.physical_id)
+        return {"PhysicalResourceId": request.physical_id}
+    if request.request_type == "Delete" and not is_guid(request.physical_id):
+        log("delete skipped", reason="no application was created", physical_id=request.physical_id)
+        return {"PhysicalResourceId": request.physical_id}
+    return asyncio.run(_on_event(request, _deadline(runtime.settings, context), runtime))
+
+
+def handle_is_complete(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Response:
+    logger.setLevel(logging.INFO)
+    request = Request.parse(event)
+    _log_request("isComplete", request)
+    if request.request_type == "Delete":
+        return {"IsComplete": True}
+    if not is_guid(request.physical_id):
+        raise ProvisioningError(f"isComplete got no application id ({request.physical_id!r}).")
+    provisioned = asyncio.run(_readiness(request, _deadline(runtime.settings, context), runtime))
+    if provisioned is None:
+        return {"IsComplete": False}
+    return {"IsComplete": True, "Data": _data(provisioned)}
+
+
+async def _on_event(request: Request, deadline: float, runtime: Runtime) -> Response:
+    props = request.properties
+    credentials = _credentials(props, runtime)
+    with _reasons(props, credentials):
+        async with runtime.open_graph(runtime.settings, credentials) as graph:
+            service = _service(graph, runtime, deadline)
+            if request.request_type == "Delete":
+                await service.delete(request.physical_id)
+                return {"PhysicalResourceId": request.physical_id}
+            if request.request_type == "Create":
+                provisioned = await service.create(request.owner, props)
+            else:
+                provisioned = await service.update(
+                    request.owner,
+                    request.physical_id,
+                    props,
+                    request.old_properties,
+                    request.old_tenant_id,
+                )
+    return {"PhysicalResourceId": provisioned.application_object_id, "Data": _data(provisioned)}
+
+
+async def _readiness(request: Request, deadline: float, runtime: Runtime) -> Provisioned | None:
+    props = request.properties
+    credentials = _credentials(props, runtime)
+    with _reasons(props, credentials):
+        async with runtime.open_graph(runtime.settings, credentials) as graph:
+            service = _service(graph, runtime, deadline)
+            return await service.readiness(request.owner, str(request.physical_id), props)
+
+
+def _service(graph: GraphPort, runtime: Runtime, deadline: float) -> SamlAppService:
+    settings = runtime.settings
+    retrier = Retrier(
+        deadline=deadline,
+        base_seconds=settings.retry_base_seconds,
+        max_seconds=settings.retry_max_seconds,
+    )
+    return SamlAppService(
+        graph=graph,
+        metadata=runtime.metadata(settings),
+        retrier=retrier,
+        template_id=settings.template_id,
+        login_authority=settings.login_authority,
+        replication_seconds=settings.replication_seconds,
+    )
+
+
+def _credentials(props: AppProperties, runtime: Runtime) -> Credentials:
+    credentials = runtime.read_credentials(props.credentials_secret_arn)
+    if (
+        is_guid(credentials.tenant_id)
+        and is_guid(props.tenant_id)
+        and (credentials.tenant_id != props.tenant_id)
+    ):
+        raise ProvisioningError(
+            f"The credentials secret {props.credentials_secret_arn} is for tenant "
+            f"{credentials.tenant_id} but TenantId is {props.tenant_id}: point "
+            f"CredentialsSecretArn at a secret for tenant {props.tenant_id}."
+        )
+    return Credentials(
+        tenant_id=props.tenant_id,
+        client_id=credentials.client_id,
+        client_secret=credentials.client_secret,
+        certificate_pem=credentials.certificate_pem,
+    )
+
+
+@contextmanager
+def _reasons(props: AppProperties, credentials: Credentials) -> Iterator[None]:
+    """Turn any failure into a reason fit for CloudFormation: short, and free of secrets."""
+    try:
+        yield
+    except StepFailed as failure:
+        raise ProvisioningError(
+            failure.explain(props.tenant_id, credentials.client_id)
+        ) from failure
+    except ProvisioningError:
+        raise
+    except Exception as exc:
+        detail = redact(f"{type(exc).__name__}: {exc}", *credentials.secret_values)[:300]
+        raise ProvisioningError(f"Unexpected failure ({detail}); see the Lambda log.") from exc
+
+
+def _deadline(settings: Settings, context: Any) -> float:
+    budget = settings.deadline_seconds
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = min(budget, remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS)
+    return time.monotonic() + max(budget, 1.0)
+
+
+def _https_metadata(settings: Settings) -> MetadataSource:
+    return HttpsMetadataSource(settings.tls_verify(), settings.http_timeout_seconds)
+
+
+def _data(provisioned: Provisioned) -> dict[str, str]:
+    return {
+        "ApplicationObjectId": provisioned.application_object_id,
+        "AppId": provisioned.app_id,
+        "ServicePrincipalId": provisioned.service_principal_id,
+        "MetadataUrl": provisioned.metadata_url,
+        "SigningCertificateThumbprint": provisioned.signing_thumbprint,
+        "SigningCertificateExpiry": provisioned.signing_expiry.astimezone(UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+    }
+
+
+def _log_request(entry: str, request: Request) -> None:
+    log(
+        entry,
+        request_type=request.request_type,
+        logical_id=request.owner.logical_id,
+        physical_id=request.physical_id,
+        tenant=request.properties.tenant_id,
+    )

@@ -1,0 +1,5 @@
+"""In-repo emulators of the cloud services the custom resource handler talks to."""
+
+from .entra import EntraEmulator, RecordedRequest, SigningCertificateInfo
+
+__all__ = ["EntraEmulator", "RecordedRequest", "SigningCertificateInfo"]

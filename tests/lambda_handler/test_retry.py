@@ -1,0 +1,90 @@
+"""retry.py: when to retry a Graph call, how long to wait, and when to give up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from entra_saml_app.errors import GraphError, Step, StepFailed
+from entra_saml_app.retry import Retrier
+
+from tests.lambda_handler.fake_graph import FakeClock
+
+STEP = Step("do the thing")
+
+
+def failing(*errors: GraphError) -> Callable[[], Awaitable[str]]:
+    queue = list(errors)
+
+    async def call() -> str:
+        if queue:
+            raise queue.pop(0)
+        return "done"
+
+    return call
+
+
+def retrier(clock: FakeClock, deadline: float = 100.0) -> Retrier:
+    return Retrier(deadline, 1.0, 4.0, clock=clock.monotonic, sleep=clock.sleep)
+
+
+def test_retry_after_is_waited_exactly() -> None:
+    clock = FakeClock()
+    throttled = GraphError(429, "TooManyRequests", retry_after=7)
+
+    result = asyncio.run(retrier(clock).run(STEP, failing(throttled, throttled)))
+
+    assert result == "done"
+    assert clock.slept == [7, 7]
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    clock = FakeClock()
+    unavailable = GraphError(503, "ServiceUnavailable")
+
+    asyncio.run(retrier(clock).run(STEP, failing(*[unavailable] * 5)))
+
+    assert clock.slept == [1, 2, 4, 4, 4]
+
+
+def test_network_failure_is_retried() -> None:
+    clock = FakeClock()
+
+    asyncio.run(retrier(clock).run(STEP, failing(GraphError(None, "ConnectError"))))
+
+    assert clock.slept == [1]
+
+
+def test_bad_request_is_not_retried_unless_the_object_is_fresh() -> None:
+    clock = FakeClock()
+    bad = GraphError(400, "Request_BadRequest", "Invalid value")
+
+    with pytest.raises(StepFailed) as failure:
+        asyncio.run(retrier(clock).run(STEP, failing(bad)))
+    fresh = asyncio.run(retrier(clock).run(STEP, failing(bad), fresh_until=10.0))
+
+    assert failure.value.error is bad
+    assert failure.value.gave_up_after is None
+    assert fresh == "done"
+
+
+def test_identifier_uri_conflict_is_never_taken_for_replication_lag() -> None:
+    clock = FakeClock()
+    conflict = GraphError(400, "Request_BadRequest", "same value for property identifierUris")
+
+    with pytest.raises(StepFailed):
+        asyncio.run(retrier(clock).run(STEP, failing(conflict), fresh_until=10.0))
+
+    assert clock.slept == []
+
+
+def test_gives_up_when_the_next_wait_would_pass_the_deadline() -> None:
+    clock = FakeClock()
+    throttled = GraphError(429, "TooManyRequests", retry_after=30)
+
+    with pytest.raises(StepFailed) as failure:
+        asyncio.run(retrier(clock, deadline=45.0).run(STEP, failing(throttled, throttled)))
+
+    assert clock.slept == [30]
+    assert failure.value.gave_up_after == 30
