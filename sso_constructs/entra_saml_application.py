@@ -182,7 +182,10 @@ class EntraSamlApplication(Construct):
 _POLL_INTERVAL = Duration.seconds(10)
 _TOTAL_TIMEOUT = Duration.minutes(30)
 _SERVICE_TIMEOUT = Duration.minutes(45)
-_HANDLER_TIMEOUT = Duration.minutes(5)
+_HANDLER_TIMEOUT = Duration.minutes(10)
+# The handler's own retry deadline ends first, so a slow tenant fails with a reason that
+# names the step, rather than with a bare Lambda timeout.
+_HANDLER_DEADLINE_SECONDS = 8 * 60
 
 
 def _logical_id(function: lambda_.Function) -> str:
@@ -217,6 +220,7 @@ class _EntraProvider(Construct):
             "ENTRA_GRAPH_ENDPOINT": endpoints.graph,
             "ENTRA_LOGIN_AUTHORITY": endpoints.login,
             "ENTRA_NON_GALLERY_TEMPLATE_ID": endpoints.non_gallery_template_id,
+            "ENTRA_DEADLINE_SECONDS": str(_HANDLER_DEADLINE_SECONDS),
         }
         functions = {
             name: lambda_.Function(

@@ -73,7 +73,9 @@ async def open_graph(settings: Settings, credentials: Credentials) -> AsyncItera
         transport = GraphClientFactory.create_with_default_middleware(client=http, options=options)
         adapter = GraphRequestAdapter(auth, transport)
         adapter.base_url = f"{settings.graph_endpoint}/v1.0"
-        yield MsGraph(GraphServiceClient(request_adapter=adapter), settings, credentials)
+        yield MsGraph(
+            GraphServiceClient(request_adapter=adapter), settings.login_authority, credentials
+        )
     finally:
         await http.aclose()
         credential.close()
@@ -105,14 +107,11 @@ class MsGraph:
     """GraphPort over a GraphServiceClient; every failure surfaces as GraphError."""
 
     def __init__(
-        self, client: GraphServiceClient, settings: Settings, credentials: Credentials
+        self, client: GraphServiceClient, login_authority: str, credentials: Credentials
     ) -> None:
         self._client = client
-        self._settings = settings
         self._secrets = credentials.secret_values
-        self._token_call = (
-            f"POST {settings.login_authority}/{credentials.tenant_id}/oauth2/v2.0/token"
-        )
+        self._token_call = f"POST {login_authority}/{credentials.tenant_id}/oauth2/v2.0/token"
 
     # -- applications ----------------------------------------------------------------------
 

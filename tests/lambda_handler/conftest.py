@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from entra_saml_app import handler
 from entra_saml_app.handler import Runtime
 from moto import mock_aws
 
-from tests.emulators import EntraEmulator, _http
+from tests.emulators import EntraEmulator
 
 EVENTS = Path(__file__).parent / "events"
 REGION = "eu-west-1"
@@ -128,21 +127,6 @@ def assert_no_orphans(emulator: EntraEmulator, provider: Provider, keep: set[str
     live = {app["id"] for app in emulator.applications()}
     expected = provider.live.get(emulator.tenant_id, set()) | keep
     assert live == expected, f"orphaned: {live - expected}, missing: {expected - live}"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _emulator_without_nagle() -> Iterator[None]:
-    """Workaround until the emulator sets TCP_NODELAY itself: it writes headers and body
-    in two segments, so Nagle plus delayed ACKs add ~40 ms to every loopback request."""
-    original = _http._Handler.setup
-
-    def setup(handler: Any) -> None:
-        handler.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        original(handler)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_http._Handler, "setup", setup)
-        yield
 
 
 @pytest.fixture

@@ -11,15 +11,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from entra_saml_app.metadata import MetadataNotReady, metadata_url, signing_thumbprints
 
-FIXTURE = (
-    Path(__file__).parents[3] / "shared" / "fixtures" / "entra" / "app-federation-metadata.xml"
-)
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "app-federation-metadata.xml"
 
 
 @pytest.fixture(scope="module")
 def entra_document() -> bytes:
-    if not FIXTURE.exists():
-        pytest.skip(f"shared fixture not present: {FIXTURE}")
     return FIXTURE.read_bytes()
 
 
