@@ -561,3 +561,36 @@ def test_foreign_soft_deleted_application_holding_the_identifier_uri_fails_the_c
     assert f"deleted application 'Old Cognito app' (object id {held})" in reason
     assert "Delete it permanently" in reason
     assert held in {a["id"] for a in emulator.deleted_applications()}
+
+
+# -- Rollback --------------------------------------------------------------------------------
+
+
+def test_failed_update_is_rolled_back_to_the_previous_properties(
+    emulator: EntraEmulator, provider: Provider, deployed: tuple[Event, Response]
+) -> None:
+    event, response = deployed
+    physical_id = response["PhysicalResourceId"]
+    newcomer = emulator.add_user("Grace Hopper")
+    failing = provider.update_event(
+        event,
+        physical_id,
+        DisplayName="Mobile SSO (renamed)",
+        ReplyUrl="https://sso.example.com/saml2/idpresponse",
+        Assignments=[{"PrincipalId": newcomer, "PrincipalType": "User"}],
+    )
+    emulator.set_roles(["Application.ReadWrite.All"])  # assignments now fail: 403
+
+    with pytest.raises(ProvisioningError):
+        provider.on_event(failing)
+    half_updated = only_application(emulator)
+    assert half_updated["displayName"] == "Mobile SSO (renamed)"  # steps before the failure
+
+    # CloudFormation rolls back with an Update from the new properties to the old ones.
+    emulator.set_roles(["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"])
+    rollback = provider.update_event(failing, physical_id)
+    rollback["ResourceProperties"] = event["ResourceProperties"]
+    answer = provider.deploy(rollback)
+
+    assert answer["PhysicalResourceId"] == physical_id
+    assert_fully_configured(emulator, event, provider)
