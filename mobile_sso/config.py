@@ -32,6 +32,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 # Cognito's documented limits for app clients.
 MAX_URL_LENGTH = 1024
 MAX_URLS = 100  # per list, per client
+MAX_IDPS_PER_POOL = 300  # Cognito's default quota of identity providers per user pool
+MAX_IDP_IDENTIFIERS = 50  # identifiers (email domains) per identity provider
 STANDARD_SCOPES = ("openid", "email", "phone", "profile", "aws.cognito.signin.user.admin")
 SCOPES_NEEDING_OPENID = ("email", "phone", "profile")
 
@@ -273,6 +275,15 @@ def _claim_uri(value: str) -> str:
     return value
 
 
+def _email_domain(value: str) -> str:
+    if value.startswith("@") or not _FQDN.fullmatch(value):
+        raise _rule(
+            "email_domain",
+            "expected an email domain such as contoso.com (lowercase, no '@', no scheme)",
+        )
+    return value
+
+
 def _unique(values: list[Any]) -> list[Any]:
     repeated = sorted({str(v) for v in values if values.count(v) > 1})
     if repeated:
@@ -309,6 +320,7 @@ Guid = Annotated[str, AfterValidator(_guid), _schema_pattern(_GUID)]
 IdpName = Annotated[str, AfterValidator(_idp_name)]
 SecretReference = Annotated[str, AfterValidator(_secret_reference)]
 ClaimUri = Annotated[str, AfterValidator(_claim_uri)]
+EmailDomain = Annotated[str, AfterValidator(_email_domain)]
 
 
 # --- the model ---------------------------------------------------------------------
@@ -407,8 +419,12 @@ class EntraAttributeMapping(_Strict):
     family_name: ClaimUri | None = None
 
 
-class EntraSettings(_Strict):
-    """The Entra ID tenant whose users sign in, and the enterprise application made there."""
+class EntraTenant(_Strict):
+    """An Entra ID tenant whose users sign in, and the enterprise application made there.
+
+    Each tenant becomes its own Cognito SAML identity provider; its `email_domains` let
+    the hosted UI route `alice@contoso.com` straight to Contoso's tenant.
+    """
 
     tenant_id: Guid
     credentials_secret: SecretReference = Field(
@@ -417,6 +433,11 @@ class EntraSettings(_Strict):
     )
     idp_name: IdpName = Field(
         default="EntraID", description="Cognito identity provider name, shown to apps."
+    )
+    email_domains: Annotated[list[EmailDomain], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=MAX_IDP_IDENTIFIERS,
+        description="Email domains routed to this tenant by the hosted UI (IdP identifiers).",
     )
     display_name: str | None = Field(
         default=None,
@@ -463,6 +484,37 @@ class AppClient(_Strict):
     token_validity: TokenValidity | None = None
 
 
+def _repeated(values: list[str]) -> list[str]:
+    """Values present more than once, ignoring case (as Cognito compares them)."""
+    lowered = [v.lower() for v in values]
+    return sorted({v for v in values if lowered.count(v.lower()) > 1})
+
+
+def _distinct_tenants(tenants: list[EntraTenant]) -> list[EntraTenant]:
+    names = _repeated([t.idp_name for t in tenants])
+    if names:
+        raise _rule(
+            "duplicate_idp",
+            f"idp_name must be unique in the pool (case-insensitive); repeated: {names}",
+        )
+    domains = _repeated([d for t in tenants for d in t.email_domains])
+    if domains:
+        raise _rule(
+            "duplicate_domain",
+            f"an email domain can route to one tenant only; listed twice: {domains}",
+        )
+    # Output keys keep only the letters and digits of a name ("Contoso EU" -> IdpContosoEU...).
+    keys = [re.sub(r"[^A-Za-z0-9]", "", t.idp_name).lower() for t in tenants]
+    squashed = sorted({t.idp_name for t, k in zip(tenants, keys, strict=True) if keys.count(k) > 1})
+    if squashed:
+        raise _rule(
+            "idp_name_clash",
+            f"idp names that differ only in punctuation or spaces would share stack outputs: "
+            f"{squashed}",
+        )
+    return tenants
+
+
 def _distinct_client_names(clients: list[AppClient]) -> list[AppClient]:
     names = [c.name for c in clients]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -493,7 +545,9 @@ class EnvironmentConfig(_Strict):
     user_pool: UserPoolSettings
     domain: DomainSettings
     token_validity: TokenValidity = Field(default_factory=TokenValidity)
-    entra: EntraSettings | None = None
+    entra: Annotated[list[EntraTenant], AfterValidator(_distinct_tenants)] = Field(
+        default_factory=list, max_length=MAX_IDPS_PER_POOL
+    )
     clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
         min_length=1, max_length=1000
     )
@@ -506,8 +560,9 @@ class EnvironmentConfig(_Strict):
     def _clients_name_known_providers(
         cls, clients: list[AppClient], info: ValidationInfo
     ) -> list[AppClient]:
-        entra = info.data.get("entra")
-        known = [entra.idp_name] if entra else []
+        if "entra" not in info.data:
+            return clients  # the entra section itself is invalid and already reported
+        known = [tenant.idp_name for tenant in info.data["entra"]]
         for client in clients:
             unknown = [n for n in client.identity_providers or [] if n not in known]
             if unknown:
@@ -519,16 +574,13 @@ class EnvironmentConfig(_Strict):
         return clients
 
     def client_idp_names(self, client: AppClient) -> list[str]:
-        """The Entra identity providers the client offers."""
+        """The Entra identity providers the client offers (default: all)."""
         if client.identity_providers is not None:
             return client.identity_providers
-        return [self.entra.idp_name] if self.entra else []
+        return [tenant.idp_name for tenant in self.entra]
 
-    @property
-    def entra_display_name(self) -> str:
-        if self.entra and self.entra.display_name:
-            return self.entra.display_name
-        return f"{self.user_pool.name} (mobile SSO)"
+    def entra_display_name(self, tenant: EntraTenant) -> str:
+        return tenant.display_name or f"{self.user_pool.name} (mobile SSO)"
 
     @property
     def deletion_protection(self) -> bool:

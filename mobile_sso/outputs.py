@@ -6,6 +6,8 @@ and a test pins them.
 
 from __future__ import annotations
 
+import re
+
 REGION = "Region"
 USER_POOL_ID = "UserPoolId"
 USER_POOL_ARN = "UserPoolArn"
@@ -15,9 +17,12 @@ SAML_ENTITY_ID = "SamlEntityId"
 SAML_REPLY_URL = "SamlReplyUrl"
 SAML_SIGN_OUT_URL = "SamlSignOutUrl"
 CLIENT_NAMES = "ClientNames"
-IDP_NAME = "IdentityProviderName"
-ENTRA_APP_ID = "EntraAppId"
-ENTRA_METADATA_URL = "EntraMetadataUrl"
+IDP_NAMES = "IdentityProviderNames"
+
+# Per Entra tenant (identity provider): "Idp" + its name's letters and digits + one of these.
+IDP_TENANT_ID = "TenantId"
+IDP_ENTRA_APP_ID = "EntraAppId"
+IDP_METADATA_URL = "MetadataUrl"
 
 # Per app client: "Client" + PascalCase(name) + one of these.
 CLIENT_ID = "Id"
@@ -36,3 +41,9 @@ def client_output_key(client_name: str, field: str) -> str:
     """The output key of one field of one client: ("ios-app", "Id") -> "ClientIosAppId"."""
     pascal = "".join(part[:1].upper() + part[1:] for part in client_name.split("-"))
     return f"Client{pascal}{field}"
+
+
+def idp_output_key(idp_name: str, field: str) -> str:
+    """The output key of one field of one IdP: ("Contoso EU", "MetadataUrl") ->
+    "IdpContosoEUMetadataUrl"."""
+    return "Idp" + re.sub(r"[^A-Za-z0-9]", "", idp_name) + field

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_certificatemanager as acm
@@ -11,7 +11,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from mobile_sso import outputs
-from mobile_sso.config import AppClient, EntraSettings, EnvironmentConfig, OAuthFlow
+from mobile_sso.config import AppClient, EntraTenant, EnvironmentConfig, OAuthFlow
 from sso_constructs import SsoAppClient, SsoUserPool
 from sso_constructs.entra_saml_application import (
     EntraAssignment,
@@ -48,10 +48,10 @@ class MobileSsoStack(Stack):
             custom_domain_name=config.domain.custom.domain_name if config.domain.custom else None,
             custom_domain_certificate=certificate,
         )
-        self.entra_app: EntraSamlApplication | None = None
+        self.entra_apps: dict[str, EntraSamlApplication] = {}
         self.identity_providers: dict[str, cognito.UserPoolIdentityProviderSaml] = {}
-        if config.entra is not None:
-            self._entra(config.entra)
+        for tenant in config.entra:
+            self._entra(tenant)
         self.clients = {
             client.name: self._app_client(client, removal_policy) for client in config.clients
         }
@@ -59,25 +59,29 @@ class MobileSsoStack(Stack):
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
 
-    def _entra(self, entra: EntraSettings) -> None:
-        credentials = (
-            secretsmanager.Secret.from_secret_complete_arn(
-                self, "EntraCredentials", entra.credentials_secret
-            )
-            if entra.credentials_secret.startswith("arn:")
-            else secretsmanager.Secret.from_secret_name_v2(
-                self, "EntraCredentials", entra.credentials_secret
-            )
-        )
-        self.entra_app = EntraSamlApplication(
+    def _credentials(self, reference: str) -> secretsmanager.ISecret:
+        """The secret named or ARN'd by `reference`, imported once however many tenants use it."""
+        construct_id = f"EntraCredentials-{reference}"
+        existing = self.node.try_find_child(construct_id)
+        if existing is not None:
+            return cast(secretsmanager.ISecret, existing)
+        if reference.startswith("arn:"):
+            return secretsmanager.Secret.from_secret_complete_arn(self, construct_id, reference)
+        return secretsmanager.Secret.from_secret_name_v2(self, construct_id, reference)
+
+    def _entra(self, entra: EntraTenant) -> None:
+        # Ids keyed by the IdP name, never by position: adding or removing a tenant touches
+        # only its own resources (and the clients' lists of providers).
+        suffix = f"-{entra.idp_name}"
+        app = EntraSamlApplication(
             self,
-            "EntraApp",
+            f"EntraApp{suffix}",
             tenant_id=entra.tenant_id,
-            display_name=self.config.entra_display_name,
+            display_name=self.config.entra_display_name(entra),
             identifier_uri=self.pool.saml_entity_id,
             reply_url=self.pool.saml_reply_url,
             logout_url=self.pool.saml_logout_url,
-            credentials=credentials,
+            credentials=self._credentials(entra.credentials_secret),
             assignments=[
                 *(EntraAssignment(u, PrincipalType.USER) for u in entra.assignments.users),
                 *(EntraAssignment(g, PrincipalType.GROUP) for g in entra.assignments.groups),
@@ -87,6 +91,7 @@ class MobileSsoStack(Stack):
             retain_on_delete=entra.retain_on_delete,
             cloud=EntraCloud(entra.cloud),
         )
+        self.entra_apps[entra.idp_name] = app
         mapping = entra.attribute_mapping
 
         def claim(uri: str | None) -> cognito.ProviderAttribute | None:
@@ -94,10 +99,11 @@ class MobileSsoStack(Stack):
 
         self.identity_providers[entra.idp_name] = cognito.UserPoolIdentityProviderSaml(
             self,
-            "EntraIdp",
+            f"EntraIdp{suffix}",
             user_pool=self.pool.user_pool,
             name=entra.idp_name,
-            metadata=cognito.UserPoolIdentityProviderSamlMetadata.url(self.entra_app.metadata_url),
+            identifiers=entra.email_domains or None,
+            metadata=cognito.UserPoolIdentityProviderSamlMetadata.url(app.metadata_url),
             attribute_mapping=cognito.AttributeMapping(
                 email=claim(mapping.email),
                 fullname=claim(mapping.name),
@@ -151,15 +157,24 @@ class MobileSsoStack(Stack):
         self._output(
             outputs.CLIENT_NAMES, sep.join(self.clients), "App client names, comma-separated"
         )
-        if self.entra_app is not None:
-            (idp_name,) = self.identity_providers
-            self._output(outputs.IDP_NAME, idp_name, "Cognito SAML identity provider name")
-            self._output(outputs.ENTRA_APP_ID, self.entra_app.app_id, "Entra application id")
+        if self.entra_apps:
             self._output(
-                outputs.ENTRA_METADATA_URL,
-                self.entra_app.metadata_url,
-                "Entra app federation metadata URL",
+                outputs.IDP_NAMES,
+                sep.join(self.entra_apps),
+                "Cognito SAML identity provider names, comma-separated",
             )
+        for tenant in self.config.entra:
+            app = self.entra_apps[tenant.idp_name]
+            for field, value, what in (
+                (outputs.IDP_TENANT_ID, tenant.tenant_id, "Entra tenant id"),
+                (outputs.IDP_ENTRA_APP_ID, app.app_id, "Entra application id"),
+                (outputs.IDP_METADATA_URL, app.metadata_url, "federation metadata URL"),
+            ):
+                self._output(
+                    outputs.idp_output_key(tenant.idp_name, field),
+                    value,
+                    f"IdP {tenant.idp_name!r}: {what}",
+                )
         for client in self.config.clients:
             built = self.clients[client.name]
             fields = {

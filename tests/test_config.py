@@ -337,13 +337,13 @@ def test_unknown_environment_lists_the_known_ones() -> None:
 
 def with_entra(**changes: Any) -> dict[str, Any]:
     data = example_data()
-    data["entra"].update(changes)
+    data["entra"][0].update(changes)
     return data
 
 
 def test_entra_assignment_ids_must_be_guids() -> None:
     assert problems_for(with_entra(assignments={"users": ["alice@contoso.com"]})) == [
-        "entra.assignments.users[0]: 'alice@contoso.com': expected a GUID such as "
+        "entra[0].assignments.users[0]: 'alice@contoso.com': expected a GUID such as "
         "72f988bf-86f1-41af-91ab-2d7cd011db47 (Entra shows it as the Directory (tenant) ID or "
         "Object ID)"
     ]
@@ -352,28 +352,28 @@ def test_entra_assignment_ids_must_be_guids() -> None:
 @pytest.mark.parametrize("name", ["ab", "a" * 33, "_Entra", "Entra "])
 def test_idp_name_must_fit_cognitos_rules(name: str) -> None:
     assert problems_for(with_entra(idp_name=name)) == [
-        f"entra.idp_name: {name!r}: a Cognito identity provider name is 3-32 letters, digits, "
+        f"entra[0].idp_name: {name!r}: a Cognito identity provider name is 3-32 letters, digits, "
         "spaces and _.+=@-, not starting with '_' or a space"
     ]
 
 
 def test_idp_name_must_not_be_a_reserved_provider() -> None:
     assert problems_for(with_entra(idp_name="Google")) == [
-        "entra.idp_name: 'Google': Cognito reserves the provider name 'Google'"
+        "entra[0].idp_name: 'Google': Cognito reserves the provider name 'Google'"
     ]
 
 
 def test_credentials_secret_arn_must_be_a_secrets_manager_arn() -> None:
     arn = "arn:aws:s3:::bucket/secret.json"
     assert problems_for(with_entra(credentials_secret=arn)) == [
-        f"entra.credentials_secret: {arn!r}: expected a Secrets Manager secret ARN: "
+        f"entra[0].credentials_secret: {arn!r}: expected a Secrets Manager secret ARN: "
         "arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>"
     ]
 
 
 def test_unknown_entra_cloud_is_refused() -> None:
     assert problems_for(with_entra(cloud="germany")) == [
-        "entra.cloud: 'germany': Input should be 'global', 'usgov', 'usgov-dod' or 'china'"
+        "entra[0].cloud: 'germany': Input should be 'global', 'usgov', 'usgov-dod' or 'china'"
     ]
 
 

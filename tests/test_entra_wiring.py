@@ -29,7 +29,7 @@ FIXTURE = REPO / "tests" / "fixtures" / "app-federation-metadata.xml"
 
 def entra_config(**changes: Any) -> EnvironmentConfig:
     data = example_data()
-    data["entra"].update(changes)
+    data["entra"][0].update(changes)
     return make_config(entra=data["entra"])
 
 
@@ -38,9 +38,9 @@ def resources_of(template: Template, kind: str) -> dict[str, Any]:
 
 
 def test_entra_app_and_idp_logical_ids_are_pinned(example_template: Template) -> None:
-    assert list(resources_of(example_template, RESOURCE_TYPE)) == ["EntraApp7BB2FE50"]
+    assert list(resources_of(example_template, RESOURCE_TYPE)) == ["EntraAppEntraID76D5F058"]
     assert list(resources_of(example_template, "AWS::Cognito::UserPoolIdentityProvider")) == [
-        "EntraIdp89067AD1"
+        "EntraIdpEntraID013A6CB0"
     ]
 
 
@@ -92,7 +92,7 @@ def test_idp_reads_the_metadata_url_from_the_custom_resource(
             "ProviderName": "EntraID",
             "ProviderType": "SAML",
             "ProviderDetails": {
-                "MetadataURL": {"Fn::GetAtt": ["EntraApp7BB2FE50", "MetadataUrl"]},
+                "MetadataURL": {"Fn::GetAtt": ["EntraAppEntraID76D5F058", "MetadataUrl"]},
                 "IDPSignout": False,
             },
         },
@@ -132,7 +132,9 @@ def test_idp_maps_name_claims_when_configured() -> None:
 def test_every_client_offers_the_idp_by_default(example_template: Template) -> None:
     for client in resources_of(example_template, "AWS::Cognito::UserPoolClient").values():
         # A Ref (not a literal name) orders the client after the IdP it names.
-        assert client["Properties"]["SupportedIdentityProviders"] == [{"Ref": "EntraIdp89067AD1"}]
+        assert client["Properties"]["SupportedIdentityProviders"] == [
+            {"Ref": "EntraIdpEntraID013A6CB0"}
+        ]
 
 
 def test_client_may_opt_out_of_the_idp() -> None:
@@ -151,15 +153,20 @@ def test_idp_is_created_after_the_entra_app(example_template: Template) -> None:
     # IdP only once the handler reports the metadata URL serving the new certificate.
     (idp,) = resources_of(example_template, "AWS::Cognito::UserPoolIdentityProvider").values()
     assert idp["Properties"]["ProviderDetails"]["MetadataURL"]["Fn::GetAtt"][0] == (
-        "EntraApp7BB2FE50"
+        "EntraAppEntraID76D5F058"
     )
 
 
 def test_entra_outputs(example_template: Template) -> None:
     found = example_template.find_outputs("*")
-    assert found["IdentityProviderName"]["Value"] == "EntraID"
-    assert found["EntraAppId"]["Value"] == {"Fn::GetAtt": ["EntraApp7BB2FE50", "AppId"]}
-    assert found["EntraMetadataUrl"]["Value"] == {"Fn::GetAtt": ["EntraApp7BB2FE50", "MetadataUrl"]}
+    assert found["IdentityProviderNames"]["Value"] == "EntraID"
+    assert found["IdpEntraIDTenantId"]["Value"] == TENANT
+    assert found["IdpEntraIDEntraAppId"]["Value"] == {
+        "Fn::GetAtt": ["EntraAppEntraID76D5F058", "AppId"]
+    }
+    assert found["IdpEntraIDMetadataUrl"]["Value"] == {
+        "Fn::GetAtt": ["EntraAppEntraID76D5F058", "MetadataUrl"]
+    }
     assert found["ClientIosIdentityProviders"]["Value"] == "EntraID"
 
 
@@ -273,11 +280,11 @@ def test_entra_config_errors_name_the_key() -> None:
     from mobile_sso.config import ConfigError, parse_config  # noqa: PLC0415
 
     data = example_data()
-    data["entra"]["tenant_id"] = "contoso.onmicrosoft.com"
+    data["entra"][0]["tenant_id"] = "contoso.onmicrosoft.com"
     with pytest.raises(ConfigError) as caught:
         parse_config(data, "env.yaml")
     assert caught.value.problems == [
-        "entra.tenant_id: 'contoso.onmicrosoft.com': expected a GUID such as "
+        "entra[0].tenant_id: 'contoso.onmicrosoft.com': expected a GUID such as "
         "72f988bf-86f1-41af-91ab-2d7cd011db47 (Entra shows it as the Directory (tenant) ID or "
         "Object ID)"
     ]

@@ -86,9 +86,10 @@ def test_output_names_are_the_documented_contract(example_template: Template) ->
         "SamlReplyUrl",
         "SamlSignOutUrl",
         "ClientNames",
-        "IdentityProviderName",
-        "EntraAppId",
-        "EntraMetadataUrl",
+        "IdentityProviderNames",
+        "IdpEntraIDTenantId",
+        "IdpEntraIDEntraAppId",
+        "IdpEntraIDMetadataUrl",
     }
     fields = (
         "Id",
@@ -187,7 +188,7 @@ def test_cognito_users_offered_only_when_asked(config_with: ConfigWith) -> None:
     data = example_data()
     data["clients"][0]["allow_cognito_users"] = True
     template = template_of(config_with(clients=data["clients"]))
-    entra = {"Ref": "EntraIdp89067AD1"}
+    entra = {"Ref": "EntraIdpEntraID013A6CB0"}
     template.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
         {"ClientName": "ios", "SupportedIdentityProviders": [entra, "COGNITO"]},
@@ -205,6 +206,13 @@ def test_two_synths_give_byte_identical_templates(tmp_path: Path) -> None:
     assert first.read_bytes() == second.read_bytes()
     assets = f"{config.stack_name}.assets.json"
     assert (tmp_path / "a" / assets).read_bytes() == (tmp_path / "b" / assets).read_bytes()
+
+
+@pytest.mark.parametrize("env", ["example", "example-multitenant"])
+def test_cdk_nag_finds_nothing_unacknowledged_in_the_examples(tmp_path: Path, env: str) -> None:
+    synth_to(tmp_path, load_config(env), nag=True)  # raises on any finding
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
 
 
 def test_cdk_nag_finds_nothing_unacknowledged(tmp_path: Path) -> None:
@@ -233,12 +241,13 @@ def test_every_nag_acknowledgment_has_a_reason(tmp_path: Path) -> None:
 CFN_LINT_IGNORED = ["W3005"]
 
 
-@pytest.mark.parametrize("variant", ["example", "secret-client", "prod"])
+@pytest.mark.parametrize("variant", ["example", "secret-client", "prod", "multitenant"])
 def test_cfn_lint_passes_on_synthesized_templates(tmp_path: Path, variant: str) -> None:
     configs: dict[str, Any] = {
         "example": lambda: load_config("example"),
         "secret-client": secret_client_config,
         "prod": lambda: make_config(stage="prod"),
+        "multitenant": lambda: load_config("example-multitenant"),
     }
     template = synth_to(tmp_path, configs[variant]())
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
