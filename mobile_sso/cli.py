@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
+from mobile_sso.check_response import check_response_command
 from mobile_sso.config import ConfigError, json_schema, load_config_file
+from mobile_sso.export import (
+    ExportError,
+    ExportFormat,
+    cloudformation_client,
+    outputs_from_cloudformation,
+    outputs_from_file,
+    render,
+)
 
 app = typer.Typer(
     help="Cognito + Microsoft Entra ID single sign-on for mobile apps.",
@@ -18,6 +27,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check and describe environment config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.command("check-response")(check_response_command)
 
 
 @config_app.command("validate")
@@ -62,6 +72,89 @@ def schema(
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+@app.command("export")
+def export_config(
+    *,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="amplify-outputs (Amplify Gen 2 amplify_outputs.json), amplifyconfiguration "
+            "(Amplify Gen 1), awsconfiguration (AWSMobileClient), env (KEY=VALUE for the "
+            "shell, dotenv, gradle.properties) or xcconfig (Xcode).",
+            show_default=False,
+        ),
+    ],
+    outputs_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs-file",
+            help="Read the file `cdk deploy --outputs-file` wrote (make deploy: "
+            "cdk-outputs-ENV.json) instead of CloudFormation.",
+        ),
+    ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            help="Stack name: read its outputs from CloudFormation (needs AWS credentials), "
+            "or pick it in an --outputs-file that holds several.",
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="AWS region of --stack (default: your AWS config's)."),
+    ] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help="App client name; required when there are several."),
+    ] = None,
+    identity_provider: Annotated[
+        str | None,
+        typer.Option(
+            "--identity-provider",
+            help="The SAML identity provider apps sign in with, when the client offers several.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of standard output.")
+    ] = None,
+) -> None:
+    """Write a mobile build config for one app client from the stack's outputs.
+
+    The outputs come from a `cdk deploy --outputs-file` file or, with --stack alone, from
+    CloudFormation. No format ever carries a client secret. Warnings and hints go to
+    standard error; a problem exits 1 with a message that names what to fix.
+
+    Example: mobile-sso export --outputs-file cdk-outputs-prod.json --client ios
+    --format amplify-outputs --out ios/MyApp/amplify_outputs.json
+    """
+    if outputs_file is not None and region is not None:
+        raise typer.BadParameter("--region applies only when reading from CloudFormation")
+    try:
+        if outputs_file is not None:
+            found = outputs_from_file(outputs_file, stack)
+        elif stack is not None:
+            found = outputs_from_cloudformation(stack, cloudformation_client(region))
+        else:
+            raise typer.BadParameter("give --outputs-file PATH or --stack NAME")
+        result = render(fmt, found, client=client, identity_provider=identity_provider)
+    except ExportError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    for note in result.notes:
+        typer.echo(note, err=True)
+    if out is None:
+        typer.echo(result.text, nl=False)
+        return
+    try:
+        out.write_text(result.text, encoding="utf-8")
+    except OSError as error:
+        typer.echo(f"error: {out}: cannot write the file: {error.strerror}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"{out}: written ({fmt})", err=True)
 
 
 def main() -> None:

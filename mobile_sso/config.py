@@ -385,6 +385,31 @@ class UserPoolSettings(_Strict):
 class CustomDomain(_Strict):
     domain_name: DomainName
     certificate_arn: CertificateArn
+    hosted_zone_id: str | None = Field(
+        default=None,
+        pattern=r"^Z[A-Z0-9]{1,31}$",
+        description="Route 53 hosted zone to create the domain's alias record in (optional).",
+    )
+    hosted_zone_name: DomainName | None = Field(
+        default=None, description="That zone's name, e.g. example.com."
+    )
+
+    @model_validator(mode="after")
+    def _zone_together(self) -> CustomDomain:
+        if (self.hosted_zone_id is None) != (self.hosted_zone_name is None):
+            raise _rule(
+                "hosted_zone",
+                "set both hosted_zone_id and hosted_zone_name, or neither",
+            )
+        if self.hosted_zone_name and not (
+            self.domain_name == self.hosted_zone_name
+            or self.domain_name.endswith("." + self.hosted_zone_name)
+        ):
+            raise _rule(
+                "hosted_zone_name",
+                f"{self.domain_name} is not inside the zone {self.hosted_zone_name}",
+            )
+        return self
 
 
 class DomainSettings(_Strict):
@@ -392,6 +417,11 @@ class DomainSettings(_Strict):
 
     prefix: DomainPrefix | None = None
     custom: CustomDomain | None = None
+    managed_login_version: Literal[1, 2] = Field(
+        default=1,
+        description="1: the classic hosted UI; 2: managed login (branding with Cognito's "
+        "default style is created for every client).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DomainSettings:
@@ -453,6 +483,18 @@ class EntraTenant(_Strict):
         default=False, description="Keep the Entra application when the stack deletes it."
     )
     notes: str = Field(default="", max_length=1024)
+    idp_initiated: bool = Field(
+        default=False,
+        description="Accept IdP-initiated sign-in (Entra's My Apps tile). Less safe than "
+        "SP-initiated: Cognito cannot tie the response to a request.",
+    )
+    idp_signout: bool = Field(
+        default=False,
+        description="Send a SAML logout request to Entra on sign-out (fragile with Entra).",
+    )
+    sign_requests: bool = Field(
+        default=False, description="Sign Cognito's SAML authentication requests (rsa-sha256)."
+    )
 
 
 class AppClient(_Strict):
@@ -515,6 +557,64 @@ def _distinct_tenants(tenants: list[EntraTenant]) -> list[EntraTenant]:
     return tenants
 
 
+_IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _iam_action(value: str) -> str:
+    if value == "*" or not _IAM_ACTION.fullmatch(value) or value.endswith(":*"):
+        raise _rule(
+            "iam_action",
+            "expected one IAM action such as s3:GetObject (service:Action); '*' and "
+            "'service:*' are refused: federated users get least privilege",
+        )
+    return value
+
+
+def _role_arn(value: str) -> str:
+    if not _IAM_ROLE_ARN.fullmatch(value):
+        raise _rule("role_arn", "expected an IAM role ARN: arn:aws:iam::<account>:role/<name>")
+    return value
+
+
+def _iam_resource(value: str) -> str:
+    if value == "*" or not value.startswith("arn:"):
+        raise _rule(
+            "iam_resource",
+            "expected a resource ARN such as arn:aws:s3:::my-bucket/${cognito-identity."
+            "amazonaws.com:sub}/*; '*' is refused",
+        )
+    return value
+
+
+class IamStatement(_Strict):
+    """One Allow statement of the authenticated users' role."""
+
+    actions: list[Annotated[str, AfterValidator(_iam_action)]] = Field(min_length=1)
+    resources: list[Annotated[str, AfterValidator(_iam_resource)]] = Field(min_length=1)
+
+
+class GroupRoleRule(_Strict):
+    """Users whose token claim contains `value` get `role_arn` instead of the default role."""
+
+    value: str = Field(min_length=1, max_length=128)
+    role_arn: Annotated[str, AfterValidator(_role_arn)]
+
+
+class IdentityPoolSettings(_Strict):
+    """AWS credentials for signed-in users (Cognito identity pool); no guest access."""
+
+    statements: list[IamStatement] = Field(
+        default_factory=list,
+        description="What the authenticated role may do; empty means nothing.",
+    )
+    role_mapping_claim: str = Field(
+        default="cognito:groups",
+        description="ID token claim that the role rules below match against.",
+    )
+    role_rules: list[GroupRoleRule] = Field(default_factory=list, max_length=25)
+
+
 def _distinct_client_names(clients: list[AppClient]) -> list[AppClient]:
     names = [c.name for c in clients]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -548,6 +648,7 @@ class EnvironmentConfig(_Strict):
     entra: Annotated[list[EntraTenant], AfterValidator(_distinct_tenants)] = Field(
         default_factory=list, max_length=MAX_IDPS_PER_POOL
     )
+    identity_pool: IdentityPoolSettings | None = None
     clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
         min_length=1, max_length=1000
     )
@@ -563,6 +664,7 @@ class EnvironmentConfig(_Strict):
         if "entra" not in info.data:
             return clients  # the entra section itself is invalid and already reported
         known = [tenant.idp_name for tenant in info.data["entra"]]
+        idp_initiated = {t.idp_name for t in info.data["entra"] if t.idp_initiated}
         for client in clients:
             unknown = [n for n in client.identity_providers or [] if n not in known]
             if unknown:
@@ -570,6 +672,14 @@ class EnvironmentConfig(_Strict):
                     "unknown_idp",
                     f"client {client.name!r} names identity provider(s) {unknown}; "
                     f"configured: {known or 'none (add an entra section)'}",
+                )
+            offered = known if client.identity_providers is None else client.identity_providers
+            if client.allow_cognito_users and idp_initiated & set(offered):
+                raise _rule(
+                    "idp_initiated_client",
+                    f"client {client.name!r} offers IdP-initiated provider(s) "
+                    f"{sorted(idp_initiated & set(offered))}, so it may offer only SAML "
+                    "providers: drop allow_cognito_users or the IdP",
                 )
         return clients
 

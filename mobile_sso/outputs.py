@@ -18,6 +18,7 @@ SAML_REPLY_URL = "SamlReplyUrl"
 SAML_SIGN_OUT_URL = "SamlSignOutUrl"
 CLIENT_NAMES = "ClientNames"
 IDP_NAMES = "IdentityProviderNames"
+IDENTITY_POOL_ID = "IdentityPoolId"
 
 # Per Entra tenant (identity provider): "Idp" + its name's letters and digits + one of these.
 IDP_TENANT_ID = "TenantId"
@@ -47,3 +48,8 @@ def idp_output_key(idp_name: str, field: str) -> str:
     """The output key of one field of one IdP: ("Contoso EU", "MetadataUrl") ->
     "IdpContosoEUMetadataUrl"."""
     return "Idp" + re.sub(r"[^A-Za-z0-9]", "", idp_name) + field
+
+
+def relay_state_output_key(client_name: str, idp_name: str) -> str:
+    """The RelayState Entra must send for IdP-initiated sign-in to one client through one IdP."""
+    return client_output_key(client_name, idp_output_key(idp_name, "RelayState"))

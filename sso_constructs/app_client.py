@@ -56,6 +56,7 @@ class SsoAppClient(Construct):
         access_token_validity: Duration | None = None,
         refresh_token_validity: Duration | None = None,
         secret_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        managed_login_branding: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         if not callback_urls:
@@ -91,6 +92,16 @@ class SsoAppClient(Construct):
         if not identity_providers:
             # CDK reads an empty list as "every IdP of the pool"; keep it truly empty.
             cfn_client.supported_identity_providers = []
+
+        if managed_login_branding:
+            # Managed login (version 2) shows an error page to a client without a style.
+            cognito.CfnManagedLoginBranding(
+                self,
+                "Branding",
+                user_pool_id=user_pool.user_pool_id,
+                client_id=self.client.user_pool_client_id,
+                use_cognito_provided_values=True,
+            )
 
         self.client_secret: secretsmanager.Secret | None = None
         if generate_secret:

@@ -7,6 +7,11 @@ from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
+_LOGIN_VERSIONS = {
+    1: cognito.ManagedLoginVersion.CLASSIC_HOSTED_UI,
+    2: cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
+}
+
 
 class SsoUserPool(Construct):
     """A user pool where users arrive federated (self sign-up off), signing in by email.
@@ -14,7 +19,8 @@ class SsoUserPool(Construct):
     Exactly one of `domain_prefix` (`https://<prefix>.auth.<region>.amazoncognito.com`) or
     `custom_domain_name` + `custom_domain_certificate` (an ACM certificate in us-east-1).
     Deletion protection and the removal policy come from the caller: the stack turns both
-    on outside dev environments.
+    on outside dev environments. `managed_login_version` 1 is the classic hosted UI, 2 the
+    newer managed login (whose clients each need a branding style: see SsoAppClient).
     """
 
     def __init__(
@@ -28,6 +34,7 @@ class SsoUserPool(Construct):
         domain_prefix: str | None = None,
         custom_domain_name: str | None = None,
         custom_domain_certificate: acm.ICertificate | None = None,
+        managed_login_version: int = 1,
     ) -> None:
         super().__init__(scope, construct_id)
         if (domain_prefix is None) == (custom_domain_name is None):
@@ -36,6 +43,9 @@ class SsoUserPool(Construct):
             raise ValueError(
                 "SsoUserPool: custom_domain_name and custom_domain_certificate go together"
             )
+        if managed_login_version not in _LOGIN_VERSIONS:
+            raise ValueError(f"managed_login_version must be 1 or 2, got {managed_login_version}")
+        login_version = _LOGIN_VERSIONS[managed_login_version]
 
         self.user_pool = cognito.UserPool(
             self,
@@ -84,7 +94,9 @@ class SsoUserPool(Construct):
 
         if domain_prefix is not None:
             self.domain = self.user_pool.add_domain(
-                "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
+                "Domain",
+                cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
+                managed_login_version=login_version,
             )
             region = Stack.of(self).region
             self.domain_name: str = f"{domain_prefix}.auth.{region}.amazoncognito.com"
@@ -94,6 +106,7 @@ class SsoUserPool(Construct):
                 custom_domain=cognito.CustomDomainOptions(
                     domain_name=custom_domain_name, certificate=custom_domain_certificate
                 ),
+                managed_login_version=login_version,
             )
             self.domain_name = custom_domain_name
 

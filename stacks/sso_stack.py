@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
+from urllib.parse import quote
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Tags,
+    Validations,
+)
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_cognito_identitypool as identitypool
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from mobile_sso import outputs
-from mobile_sso.config import AppClient, EntraTenant, EnvironmentConfig, OAuthFlow
+from mobile_sso.config import (
+    AppClient,
+    CustomDomain,
+    EntraTenant,
+    EnvironmentConfig,
+    IdentityPoolSettings,
+    OAuthFlow,
+)
 from sso_constructs import SsoAppClient, SsoUserPool
 from sso_constructs.entra_saml_application import (
     EntraAssignment,
@@ -21,6 +43,34 @@ from sso_constructs.entra_saml_application import (
 )
 
 _REMOVAL = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+
+
+# cdk-nag writes an IAM policy variable ${x} as <x> in the finding it reports.
+_NAG_VARIABLE = re.compile(r"[$][{]([^}]*)[}]")
+
+
+@jsii.implements(route53.IAliasRecordTarget)
+class _CognitoDomainAlias:
+    """Aliases a record to the domain's CloudFront distribution, read with Fn::GetAtt.
+
+    CDK's UserPoolDomainTarget looks the distribution up with a custom resource (a Lambda
+    allowed cognito-idp:DescribeUserPoolDomain on every resource); the attribute does not
+    need one.
+    """
+
+    def __init__(self, domain: cognito.UserPoolDomain) -> None:
+        self._domain = domain
+
+    def bind(
+        self,
+        _record: route53.IRecordSet,
+        _zone: route53.IHostedZone | None = None,
+    ) -> route53.AliasRecordTargetConfig:
+        cfn_domain = cast(cognito.CfnUserPoolDomain, self._domain.node.default_child)
+        return route53.AliasRecordTargetConfig(
+            dns_name=cfn_domain.attr_cloud_front_distribution,
+            hosted_zone_id=route53_targets.CloudFrontTarget.get_hosted_zone_id(self._domain),
+        )
 
 
 class MobileSsoStack(Stack):
@@ -47,7 +97,10 @@ class MobileSsoStack(Stack):
             domain_prefix=config.domain.prefix,
             custom_domain_name=config.domain.custom.domain_name if config.domain.custom else None,
             custom_domain_certificate=certificate,
+            managed_login_version=config.domain.managed_login_version,
         )
+        if config.domain.custom is not None and config.domain.custom.hosted_zone_id:
+            self._domain_alias(config.domain.custom)
         self.entra_apps: dict[str, EntraSamlApplication] = {}
         self.identity_providers: dict[str, cognito.UserPoolIdentityProviderSaml] = {}
         for tenant in config.entra:
@@ -55,9 +108,96 @@ class MobileSsoStack(Stack):
         self.clients = {
             client.name: self._app_client(client, removal_policy) for client in config.clients
         }
+        self.identity_pool: identitypool.IdentityPool | None = None
+        if config.identity_pool is not None:
+            self.identity_pool = self._identity_pool(config.identity_pool)
         self._outputs()
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
+
+    def _domain_alias(self, custom: CustomDomain) -> None:
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self,
+            "DomainZone",
+            hosted_zone_id=cast(str, custom.hosted_zone_id),
+            zone_name=cast(str, custom.hosted_zone_name),
+        )
+        route53.ARecord(
+            self,
+            "DomainAlias",
+            zone=zone,
+            record_name=custom.domain_name,
+            target=route53.RecordTarget.from_alias(_CognitoDomainAlias(self.pool.domain)),
+        )
+
+    def _identity_pool(self, settings: IdentityPoolSettings) -> identitypool.IdentityPool:
+        """AWS credentials for signed-in users; the authenticated role gets only `statements`."""
+        providers = [
+            identitypool.UserPoolAuthenticationProvider(
+                user_pool=self.pool.user_pool, user_pool_client=built.client
+            )
+            for built in self.clients.values()
+        ]
+        rules = [
+            identitypool.RoleMappingRule(
+                claim=settings.role_mapping_claim,
+                claim_value=rule.value,
+                match_type=identitypool.RoleMappingMatchType.CONTAINS,
+                mapped_role=iam.Role.from_role_arn(
+                    self, f"MappedRole{index}", rule.role_arn, mutable=False
+                ),
+            )
+            for index, rule in enumerate(settings.role_rules)
+        ]
+        mappings = [
+            identitypool.IdentityPoolRoleMapping(
+                mapping_key=name,
+                provider_url=identitypool.IdentityPoolProviderUrl.user_pool(
+                    self.pool.user_pool, built.client
+                ),
+                rules=rules,
+                resolve_ambiguous_roles=True,
+            )
+            for name, built in self.clients.items()
+            if rules
+        ]
+        pool = identitypool.IdentityPool(
+            self,
+            "IdentityPool",
+            allow_unauthenticated_identities=False,
+            allow_classic_flow=False,
+            authentication_providers=identitypool.IdentityPoolAuthenticationProviders(
+                user_pools=providers
+            ),
+            role_mappings=mappings or None,
+        )
+        for statement in settings.statements:
+            pool.authenticated_role.add_to_principal_policy(
+                iam.PolicyStatement(actions=statement.actions, resources=statement.resources)
+            )
+        # cdk-nag names each wildcard it finds; the config is where they are reviewed.
+        findings = {
+            "Resource::" + _NAG_VARIABLE.sub(r"<\1>", resource)
+            for statement in settings.statements
+            for resource in statement.resources
+            if "*" in resource
+        } | {
+            f"Action::{action}"
+            for statement in settings.statements
+            for action in statement.actions
+            if "*" in action
+        }
+        Validations.of(pool.authenticated_role).acknowledge(
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[{finding}]",
+                    reason="Signed-in users' permissions come from identity_pool.statements in "
+                    "the reviewed config, where bare '*' and 'service:*' are refused.",
+                )
+                for finding in sorted(findings)
+            )
+        )
+        return pool
 
     def _credentials(self, reference: str) -> secretsmanager.ISecret:
         """The secret named or ARN'd by `reference`, imported once however many tenants use it."""
@@ -103,6 +243,10 @@ class MobileSsoStack(Stack):
             user_pool=self.pool.user_pool,
             name=entra.idp_name,
             identifiers=entra.email_domains or None,
+            idp_initiated=entra.idp_initiated,
+            request_signing_algorithm=cognito.SigningAlgorithm.RSA_SHA256
+            if entra.sign_requests
+            else None,
             metadata=cognito.UserPoolIdentityProviderSamlMetadata.url(app.metadata_url),
             attribute_mapping=cognito.AttributeMapping(
                 email=claim(mapping.email),
@@ -110,7 +254,7 @@ class MobileSsoStack(Stack):
                 given_name=claim(mapping.given_name),
                 family_name=claim(mapping.family_name),
             ),
-            idp_signout=False,
+            idp_signout=entra.idp_signout,
         )
 
     def _app_client(self, client: AppClient, removal_policy: RemovalPolicy) -> SsoAppClient:
@@ -139,6 +283,7 @@ class MobileSsoStack(Stack):
             refresh_token_validity=Duration.days(validity.refresh_token_days),
             secret_removal_policy=removal_policy,
             identity_providers=providers,
+            managed_login_branding=self.config.domain.managed_login_version == 2,
         )
 
     def _outputs(self) -> None:
@@ -157,6 +302,12 @@ class MobileSsoStack(Stack):
         self._output(
             outputs.CLIENT_NAMES, sep.join(self.clients), "App client names, comma-separated"
         )
+        if self.identity_pool is not None:
+            self._output(
+                outputs.IDENTITY_POOL_ID,
+                self.identity_pool.identity_pool_id,
+                "Cognito identity pool id (AWS credentials for signed-in users)",
+            )
         if self.entra_apps:
             self._output(
                 outputs.IDP_NAMES,
@@ -198,6 +349,24 @@ class MobileSsoStack(Stack):
                     value,
                     f"App client {client.name!r}: {field}",
                 )
+            for tenant in self.config.entra:
+                if tenant.idp_initiated and tenant.idp_name in self.config.client_idp_names(client):
+                    self._output(
+                        outputs.relay_state_output_key(client.name, tenant.idp_name),
+                        self._relay_state(client, built, tenant.idp_name),
+                        f"Relay state for IdP-initiated sign-in to {client.name!r} "
+                        f"via {tenant.idp_name!r}",
+                    )
+
+    @staticmethod
+    def _relay_state(client: AppClient, built: SsoAppClient, idp_name: str) -> str:
+        """The `/oauth2/authorize` parameters Cognito reads from an IdP-initiated RelayState."""
+        response_type = "code" if OAuthFlow.AUTHORIZATION_CODE in client.oauth_flows else "token"
+        return (
+            f"identity_provider={quote(idp_name)}&client_id={built.client.user_pool_client_id}"
+            f"&redirect_uri={quote(client.callback_urls[0], safe='')}"
+            f"&response_type={response_type}&scope={'+'.join(quote(s) for s in client.scopes)}"
+        )
 
     def _output(self, key: str, value: str, description: str) -> None:
         CfnOutput(self, key, value=value, description=description)
