@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 APPLICATION_FIELDS = [
     "id", "appId", "displayName", "tags", "notes", "identifierUris", "web", "createdDateTime",
+    "groupMembershipClaims",
 ]  # fmt: skip
 SERVICE_PRINCIPAL_FIELDS = [
     "id", "appId", "displayName", "preferredSingleSignOnMode", "appRoleAssignmentRequired",
@@ -391,6 +392,7 @@ def _application(app: Application) -> ApplicationState:
         redirect_uris=tuple(web.redirect_uris or ()) if web else (),
         logout_url=web.logout_url if web else None,
         created=app.created_date_time,
+        group_membership_claims=app.group_membership_claims,
     )
 
 
@@ -440,6 +442,8 @@ def _application_body(patch: ApplicationPatch) -> Application:
         web = WebApplication(redirect_uris=list(patch["web"]["redirect_uris"]))
         _set_nullable(web, "logoutUrl", patch["web"]["logout_url"])
         body.web = web
+    if "group_membership_claims" in patch:
+        body.group_membership_claims = patch["group_membership_claims"]
     return body
 
 

@@ -12,12 +12,17 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from entra_saml_app.errors import ProvisioningError
 
 RequestType = Literal["Create", "Update", "Delete"]
 PrincipalType = Literal["User", "Group"]
+GroupMembershipClaims = Literal["None", "SecurityGroup", "All", "ApplicationGroup", "DirectoryRole"]
+
+# The values Entra accepts for application.groupMembershipClaims (app manifest reference).
+# "None" is also what an absent property means, so events from earlier versions converge to it.
+GROUP_MEMBERSHIP_CLAIMS = cast(tuple[GroupMembershipClaims, ...], get_args(GroupMembershipClaims))
 
 DEFAULT_CERTIFICATE_YEARS = 3
 MAX_CERTIFICATE_YEARS = 3  # addTokenSigningCertificate refuses an endDateTime beyond 3 years
@@ -58,6 +63,7 @@ class AppProperties:
     notes: str | None = None
     retain_on_delete: bool = False
     certificate_validity_years: int = DEFAULT_CERTIFICATE_YEARS
+    group_membership_claims: GroupMembershipClaims = "None"
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> AppProperties:
@@ -73,6 +79,7 @@ class AppProperties:
             notes=_optional(raw, "Notes"),
             retain_on_delete=_bool(raw, "RetainOnDelete", default=False),
             certificate_validity_years=_years(raw),
+            group_membership_claims=_group_membership_claims(raw),
         )
 
     @property
@@ -207,6 +214,18 @@ def _years(raw: Mapping[str, Any]) -> int:
             "CertificateValidityYears", value, f"expected a whole number 1-{MAX_CERTIFICATE_YEARS}"
         )
     return int(value)
+
+
+def _group_membership_claims(raw: Mapping[str, Any]) -> GroupMembershipClaims:
+    value = _optional(raw, "GroupMembershipClaims")
+    if value is None:
+        return "None"
+    for allowed in GROUP_MEMBERSHIP_CLAIMS:
+        if value.casefold() == allowed.casefold():
+            return allowed
+    raise PropertyError(
+        "GroupMembershipClaims", value, f"expected one of {', '.join(GROUP_MEMBERSHIP_CLAIMS)}"
+    )
 
 
 def _assignments(value: Any) -> tuple[Principal, ...]:

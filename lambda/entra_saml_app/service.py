@@ -59,6 +59,7 @@ READ_SP = Step("read the service principal")
 CLAIM = Step("name and tag the application")
 CONFIGURE_SP = Step("enable SAML single sign-on on the service principal")
 CONFIGURE_URLS = Step("set the identifier and reply URLs")
+CONFIGURE_GROUP_CLAIMS = Step("set the groups claim (groupMembershipClaims)")
 FIND_DELETED = Step("list deleted applications holding the identifier URI")
 PURGE = Step("permanently delete our deleted application")
 ADD_CERTIFICATE = Step("add a token signing certificate")
@@ -80,6 +81,7 @@ class ApplicationState:
     redirect_uris: tuple[str, ...] = ()
     logout_url: str | None = None
     created: datetime | None = None
+    group_membership_claims: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class ApplicationPatch(TypedDict, total=False):
     notes: str | None
     identifier_uris: list[str]
     web: WebPatch
+    group_membership_claims: str
 
 
 class ServicePrincipalPatch(TypedDict, total=False):
@@ -368,6 +371,7 @@ class SamlAppService:
         sp = await self._read_service_principal(target)
         await self._configure_service_principal(target, sp, props)
         await self._configure_urls(target, app, owner, props)
+        await self._configure_group_claims(target, app, props)
         key = await self._ensure_signing_key(target, sp, props)
         await self._sync_assignments(target, sp, props, dropped)
         return self._describe(app, sp, key, props)
@@ -450,6 +454,19 @@ class SamlAppService:
             # A purged app frees its identifier URI only once the purge has replicated.
             also_retry=lambda error: released and error.identifier_uri_conflict,
         )
+
+    async def _configure_group_claims(
+        self, target: _Target, app: ApplicationState, props: AppProperties
+    ) -> None:
+        # Graph reports null for an application that never set the property: the same as
+        # "None". The declared value always wins, also over a change made in the portal.
+        wanted = props.group_membership_claims
+        if _same_claims(app.group_membership_claims, wanted):
+            return
+        patch: ApplicationPatch = {"group_membership_claims": wanted}
+        update = self.graph.update_application
+        await self._step(CONFIGURE_GROUP_CLAIMS, target, update, app.object_id, patch)
+        log("group claims", group_membership_claims=wanted)
 
     async def _release_identifier_uri(self, uri: str, owner: Owner, keep: str) -> None:
         """Purge our own soft-deleted app holding `uri`; explain any other holder."""
@@ -592,6 +609,13 @@ class SamlAppService:
 
 def _is_ours(app: ApplicationState, owner: Owner) -> bool:
     return owner.tag in app.tags or app.display_name == owner.pending_name
+
+
+def _same_claims(current: str | None, wanted: str) -> bool:
+    def canonical(value: str | None) -> str:
+        return (value or "None").replace(" ", "").casefold()
+
+    return canonical(current) == canonical(wanted)
 
 
 def _assignment_role_id(sp: ServicePrincipalState) -> str:

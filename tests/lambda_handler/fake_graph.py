@@ -130,6 +130,9 @@ class FakeGraph:
             identifier_uris=tuple(uris) if uris is not None else app.identifier_uris,
             redirect_uris=tuple(web["redirect_uris"]) if web else app.redirect_uris,
             logout_url=web["logout_url"] if web else app.logout_url,
+            group_membership_claims=patch.get(
+                "group_membership_claims", app.group_membership_claims
+            ),
         )
 
     async def delete_application(self, object_id: str) -> None:

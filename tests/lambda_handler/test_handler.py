@@ -100,6 +100,18 @@ def test_invalid_property_fails_before_any_call() -> None:
         handle_event(bad, None, untouchable("invalid property"))
 
 
+def test_unknown_group_membership_claims_fail_before_any_call_naming_the_allowed_values() -> None:
+    bad = event("create", GroupMembershipClaims="Groups")
+
+    with pytest.raises(ProvisioningError) as failure:
+        handle_event(bad, None, untouchable("invalid GroupMembershipClaims"))
+
+    assert str(failure.value) == (
+        "Property GroupMembershipClaims='Groups' is invalid: expected one of None, "
+        "SecurityGroup, All, ApplicationGroup, DirectoryRole."
+    )
+
+
 def test_secret_of_another_tenant_is_refused() -> None:
     other = Credentials("0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "client", client_secret="x")
 

@@ -58,6 +58,15 @@ def writes(emulator: EntraEmulator) -> list[RecordedRequest]:
     return [r for r in emulator.requests() if r.method in WRITES]
 
 
+def group_claims_writes(emulator: EntraEmulator) -> list[Any]:
+    """The groupMembershipClaims values PATCHed onto applications, in order."""
+    return [
+        r.json["groupMembershipClaims"]
+        for r in emulator.requests()
+        if r.method == "PATCH" and "groupMembershipClaims" in (r.json or {})
+    ]
+
+
 def assert_fully_configured(emulator: EntraEmulator, event: Event, provider: Provider) -> None:
     props = event["ResourceProperties"]
     app = only_application(emulator)
@@ -152,6 +161,24 @@ def test_create_accepts_the_oldest_property_shape(
     assert emulator.assignments(sp["id"]) == []
 
 
+def test_create_sets_the_group_membership_claims(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    event = provider.create_event("create-groups")
+
+    provider.deploy(event)
+
+    assert only_application(emulator)["groupMembershipClaims"] == "ApplicationGroup"
+    assert_fully_configured(emulator, event, provider)
+
+
+def test_create_without_group_claims_never_writes_the_property(
+    emulator: EntraEmulator, provider: Provider, deployed: tuple[Event, Response]
+) -> None:
+    assert only_application(emulator)["groupMembershipClaims"] is None
+    assert group_claims_writes(emulator) == []
+
+
 def test_create_with_a_certificate_credential(emulator: EntraEmulator, provider: Provider) -> None:
     issued = make_client_certificate()
     emulator.register_certificate(issued.cert_pem)
@@ -244,6 +271,43 @@ def test_update_assigns_new_principals_and_removes_dropped_ones(
 
     sp = service_principal_of(emulator, only_application(emulator))
     assert assigned_principals(emulator, sp) == {group, newcomer}
+
+
+def test_update_turns_group_claims_on(
+    emulator: EntraEmulator, provider: Provider, deployed: tuple[Event, Response]
+) -> None:
+    _, answer = update(provider, deployed, GroupMembershipClaims="SecurityGroup")
+
+    assert answer["PhysicalResourceId"] == deployed[1]["PhysicalResourceId"]
+    assert only_application(emulator)["groupMembershipClaims"] == "SecurityGroup"
+
+
+def test_update_without_the_property_turns_group_claims_off(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    event = provider.create_event("create-groups")
+    response = provider.deploy(event)
+    dropped = provider.update_event(event, response["PhysicalResourceId"])
+    del dropped["ResourceProperties"]["GroupMembershipClaims"]
+    emulator.clear_requests()
+
+    provider.deploy(dropped)
+
+    assert only_application(emulator)["groupMembershipClaims"] == "None"
+    assert group_claims_writes(emulator) == ["None"]
+
+
+def test_no_op_update_with_group_claims_makes_no_write_call(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    event = provider.create_event("create-groups")
+    response = provider.deploy(event)
+    emulator.clear_requests()
+
+    answer = provider.deploy(provider.update_event(event, response["PhysicalResourceId"]))
+
+    assert writes(emulator) == []
+    assert answer["Data"] == response["Data"]
 
 
 def test_no_op_update_makes_no_write_call(
@@ -391,6 +455,19 @@ def test_create_retried_after_a_crash_adopts_the_half_made_application(
 
     assert_fully_configured(emulator, event, provider)
     assert emulator.deleted_applications() == []
+
+
+def test_create_with_group_claims_retried_after_a_crash_ends_with_them_set(
+    emulator: EntraEmulator, provider: Provider, runtime_with: Callable[..., Runtime]
+) -> None:
+    event = provider.create_event("create-groups")
+    with pytest.raises(Crash):  # right after the PATCH that sets groupMembershipClaims
+        provider.on_event(event, runtime_with(open_graph=crashing("update_application", 3)))
+
+    provider.deploy(event)
+
+    assert only_application(emulator)["groupMembershipClaims"] == "ApplicationGroup"
+    assert_fully_configured(emulator, event, provider)
 
 
 def test_instantiate_committed_before_a_503_is_adopted_not_doubled(

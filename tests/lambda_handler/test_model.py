@@ -49,6 +49,7 @@ def test_absent_optional_properties_take_their_defaults() -> None:
     assert props.assignment_required is True
     assert props.logout_url is None
     assert props.notes is None
+    assert props.group_membership_claims == "None"
 
 
 def test_assignments_given_as_a_json_string_are_accepted() -> None:
@@ -68,6 +69,11 @@ def test_assignments_given_as_a_json_string_are_accepted() -> None:
         ("TenantId", "not a tenant", "tenant GUID"),
         ("CredentialsSecretArn", "my-secret", "Secrets Manager secret ARN"),
         ("Assignments", [{"PrincipalId": "bob"}], "object id GUID"),
+        (
+            "GroupMembershipClaims",
+            "Groups",
+            "expected one of None, SecurityGroup, All, ApplicationGroup, DirectoryRole",
+        ),
     ],
 )
 def test_invalid_value_names_the_property_the_value_and_the_rule(
@@ -78,6 +84,21 @@ def test_invalid_value_names_the_property_the_value_and_the_rule(
 
     assert f"Property {name}" in str(failure.value)
     assert rule in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "parsed"),
+    [
+        ("ApplicationGroup", "ApplicationGroup"),
+        ("securitygroup", "SecurityGroup"),
+        (" All ", "All"),
+        ("", "None"),
+    ],
+)
+def test_group_membership_claims_take_the_spelling_graph_uses(given: str, parsed: str) -> None:
+    props = Request.parse(create_event(GroupMembershipClaims=given)).properties
+
+    assert props.group_membership_claims == parsed
 
 
 def test_update_with_unparseable_old_properties_still_knows_the_old_tenant() -> None:

@@ -140,6 +140,31 @@ def test_no_op_update_writes_nothing(service: SamlAppService, fake: FakeGraph) -
     assert again == made
 
 
+def test_no_op_update_with_group_claims_writes_nothing(
+    service: SamlAppService, fake: FakeGraph
+) -> None:
+    props = replace(PROPS, group_membership_claims="ApplicationGroup")
+    made = asyncio.run(service.create(OWNER, props))
+    fake.writes.clear()
+
+    asyncio.run(service.update(OWNER, made.application_object_id, props, props, props.tenant_id))
+
+    assert fake.writes == []
+
+
+def test_group_claims_changed_outside_the_stack_are_set_back(
+    service: SamlAppService, fake: FakeGraph
+) -> None:
+    props = replace(PROPS, group_membership_claims="SecurityGroup")
+    made = asyncio.run(service.create(OWNER, props))
+    app = fake.apps[made.application_object_id]
+    fake.apps[app.object_id] = replace(app, group_membership_claims="All")
+
+    asyncio.run(service.update(OWNER, app.object_id, props, props, props.tenant_id))
+
+    assert fake.apps[app.object_id].group_membership_claims == "SecurityGroup"
+
+
 def test_replication_404_is_retried_with_growing_delays_while_the_app_is_fresh(
     service: SamlAppService, fake: FakeGraph, clock: FakeClock
 ) -> None:
