@@ -587,6 +587,24 @@ def _iam_resource(value: str) -> str:
     return value
 
 
+class GroupsSettings(_Strict):
+    """Entra group memberships in the tokens, for every tenant."""
+
+    source: Literal["application_groups", "security_groups", "all"] = Field(
+        default="application_groups",
+        description="Which groups Entra sends: those assigned to the app (smallest, "
+        "recommended), all security groups, or all groups.",
+    )
+    names: dict[Guid, Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=dict,
+        description="Group object id -> name put in the tokens; when given, ids without a "
+        "name are left out.",
+    )
+    add_to_cognito_groups: bool = Field(
+        default=False, description="Also add them to the cognito:groups claim."
+    )
+
+
 class IamStatement(_Strict):
     """One Allow statement of the authenticated users' role."""
 
@@ -652,6 +670,8 @@ class EnvironmentConfig(_Strict):
     clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
         min_length=1, max_length=1000
     )
+    # After clients and entra: its rules read both.
+    groups: GroupsSettings | None = None
     tags: Tags = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -682,6 +702,27 @@ class EnvironmentConfig(_Strict):
                     "providers: drop allow_cognito_users or the IdP",
                 )
         return clients
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_need_entra_and_no_self_service(
+        cls, groups: GroupsSettings | None, info: ValidationInfo
+    ) -> GroupsSettings | None:
+        if groups is None or "clients" not in info.data or "entra" not in info.data:
+            return groups
+        if not info.data["entra"]:
+            raise _rule("groups_without_entra", "groups need at least one entra tenant")
+        # A client that may write the mapped attribute and grants this scope would let a user
+        # rewrite their own groups with UpdateUserAttributes.
+        admin = "aws.cognito.signin.user.admin"
+        exposed = [c.name for c in info.data["clients"] if admin in c.scopes]
+        if exposed:
+            raise _rule(
+                "groups_admin_scope",
+                f"with groups on, clients {exposed} must not have the scope '{admin}': it lets "
+                "users change their own groups",
+            )
+        return groups
 
     def client_idp_names(self, client: AppClient) -> list[str]:
         """The Entra identity providers the client offers (default: all)."""

@@ -57,6 +57,7 @@ class SsoAppClient(Construct):
         refresh_token_validity: Duration | None = None,
         secret_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         managed_login_branding: bool = False,
+        write_attributes: cognito.ClientAttributes | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not callback_urls:
@@ -86,6 +87,7 @@ class SsoAppClient(Construct):
             id_token_validity=id_token_validity or Duration.minutes(60),
             access_token_validity=access_token_validity or Duration.minutes(60),
             refresh_token_validity=refresh_token_validity or Duration.days(30),
+            write_attributes=write_attributes,
         )
         cfn_client = cast(cognito.CfnUserPoolClient, self.client.node.default_child)
         cfn_client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]

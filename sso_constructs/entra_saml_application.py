@@ -95,7 +95,8 @@ class EntraSamlApplication(Construct):
     `{"tenantId", "clientId", "clientSecret" | "certificatePem"}`; only its ARN reaches the
     template, and the handler reads it at run time. Changing `tenant_id` replaces the
     application; everything else updates in place. `retain_on_delete` leaves the
-    application in the tenant when the resource is deleted.
+    application in the tenant when the resource is deleted. `group_membership_claims`
+    (ApplicationGroup, SecurityGroup or All) makes Entra send the user's group object ids.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class EntraSamlApplication(Construct):
         retain_on_delete: bool = False,
         cloud: EntraCloud = EntraCloud.GLOBAL,
         certificate_validity_years: int = 3,
+        group_membership_claims: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         _check_guid("tenant_id", tenant_id)
@@ -149,6 +151,12 @@ class EntraSamlApplication(Construct):
                 "CredentialsSecretArn": credentials.secret_arn,
                 "RetainOnDelete": str(retain_on_delete).lower(),
                 "CertificateValidityYears": str(certificate_validity_years),
+                # Only when asked: the handler converges an absent value to "None".
+                **(
+                    {"GroupMembershipClaims": group_membership_claims}
+                    if group_membership_claims
+                    else {}
+                ),
             },
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cognito as cognito
@@ -35,6 +37,7 @@ class SsoUserPool(Construct):
         custom_domain_name: str | None = None,
         custom_domain_certificate: acm.ICertificate | None = None,
         managed_login_version: int = 1,
+        custom_attributes: Mapping[str, cognito.ICustomAttribute] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if (domain_prefix is None) == (custom_domain_name is None):
@@ -59,6 +62,7 @@ class SsoUserPool(Construct):
             standard_attributes=cognito.StandardAttributes(
                 email=cognito.StandardAttribute(required=True, mutable=True),
             ),
+            custom_attributes=dict(custom_attributes) if custom_attributes else None,
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             password_policy=cognito.PasswordPolicy(

@@ -41,9 +41,24 @@ from sso_constructs.entra_saml_application import (
     EntraSamlApplication,
     PrincipalType,
 )
+from sso_constructs.groups_trigger import (
+    ENTRA_GROUPS_CLAIM,
+    ENTRA_OVERAGE_CLAIM,
+    GROUPS_ATTRIBUTE,
+    OVERAGE_ATTRIBUTE,
+    GroupsTokenTrigger,
+    group_attributes,
+)
 
 _REMOVAL = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
 
+
+# The config's `groups.source` as Graph's application.groupMembershipClaims value.
+_GROUP_CLAIMS = {
+    "application_groups": "ApplicationGroup",
+    "security_groups": "SecurityGroup",
+    "all": "All",
+}
 
 # cdk-nag writes an IAM policy variable ${x} as <x> in the finding it reports.
 _NAG_VARIABLE = re.compile(r"[$][{]([^}]*)[}]")
@@ -98,6 +113,7 @@ class MobileSsoStack(Stack):
             custom_domain_name=config.domain.custom.domain_name if config.domain.custom else None,
             custom_domain_certificate=certificate,
             managed_login_version=config.domain.managed_login_version,
+            custom_attributes=group_attributes() if config.groups else None,
         )
         if config.domain.custom is not None and config.domain.custom.hosted_zone_id:
             self._domain_alias(config.domain.custom)
@@ -108,6 +124,14 @@ class MobileSsoStack(Stack):
         self.clients = {
             client.name: self._app_client(client, removal_policy) for client in config.clients
         }
+        if config.groups is not None:
+            GroupsTokenTrigger(
+                self,
+                "GroupsTrigger",
+                user_pool=self.pool.user_pool,
+                group_names=config.groups.names,
+                add_to_cognito_groups=config.groups.add_to_cognito_groups,
+            )
         self.identity_pool: identitypool.IdentityPool | None = None
         if config.identity_pool is not None:
             self.identity_pool = self._identity_pool(config.identity_pool)
@@ -230,6 +254,9 @@ class MobileSsoStack(Stack):
             notes=entra.notes,
             retain_on_delete=entra.retain_on_delete,
             cloud=EntraCloud(entra.cloud),
+            group_membership_claims=_GROUP_CLAIMS[self.config.groups.source]
+            if self.config.groups
+            else None,
         )
         self.entra_apps[entra.idp_name] = app
         mapping = entra.attribute_mapping
@@ -253,6 +280,16 @@ class MobileSsoStack(Stack):
                 fullname=claim(mapping.name),
                 given_name=claim(mapping.given_name),
                 family_name=claim(mapping.family_name),
+                custom={
+                    f"custom:{GROUPS_ATTRIBUTE}": cognito.ProviderAttribute.other(
+                        ENTRA_GROUPS_CLAIM
+                    ),
+                    f"custom:{OVERAGE_ATTRIBUTE}": cognito.ProviderAttribute.other(
+                        ENTRA_OVERAGE_CLAIM
+                    ),
+                }
+                if self.config.groups
+                else None,
             ),
             idp_signout=entra.idp_signout,
         )
@@ -284,6 +321,7 @@ class MobileSsoStack(Stack):
             secret_removal_policy=removal_policy,
             identity_providers=providers,
             managed_login_branding=self.config.domain.managed_login_version == 2,
+            write_attributes=self._mapped_attributes() if self.config.groups else None,
         )
 
     def _outputs(self) -> None:
@@ -357,6 +395,21 @@ class MobileSsoStack(Stack):
                         f"Relay state for IdP-initiated sign-in to {client.name!r} "
                         f"via {tenant.idp_name!r}",
                     )
+
+    def _mapped_attributes(self) -> cognito.ClientAttributes:
+        """Every attribute an IdP maps: Cognito rewrites them at sign-in through the client,
+        which must therefore be allowed to write them."""
+        mappings = [tenant.attribute_mapping for tenant in self.config.entra]
+        return (
+            cognito.ClientAttributes()
+            .with_standard_attributes(
+                email=True,
+                fullname=any(m.name for m in mappings),
+                given_name=any(m.given_name for m in mappings),
+                family_name=any(m.family_name for m in mappings),
+            )
+            .with_custom_attributes(GROUPS_ATTRIBUTE, OVERAGE_ATTRIBUTE)
+        )
 
     @staticmethod
     def _relay_state(client: AppClient, built: SsoAppClient, idp_name: str) -> str:
