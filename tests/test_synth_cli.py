@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import REPO
 
 
-@pytest.mark.synth
-def test_cdk_cli_synthesizes_the_example_without_credentials(tmp_path: Path) -> None:
+def cdk_synth(env_name: str, outdir: Path) -> subprocess.CompletedProcess[str]:
+    """`npx cdk synth -c env=NAME` as a user runs it, with every AWS credential hidden."""
     npx = shutil.which("npx")
     if npx is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
         pytest.fail("the CDK CLI is not installed: run `make install`")
@@ -24,20 +24,9 @@ def test_cdk_cli_synthesizes_the_example_without_credentials(tmp_path: Path) -> 
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }
-    out = tmp_path / "cdk.out"
-    result = subprocess.run(  # noqa: S603 - fixed arguments
-        [
-            npx,
-            "--no-install",
-            "cdk",
-            "synth",
-            "--no-notices",
-            "--quiet",
-            "-c",
-            "env=example",
-            "-o",
-            str(out),
-        ],
+    command = [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet"]
+    return subprocess.run(  # noqa: S603 - fixed arguments
+        [*command, "-c", f"env={env_name}", "-o", str(outdir)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -45,35 +34,19 @@ def test_cdk_cli_synthesizes_the_example_without_credentials(tmp_path: Path) -> 
         check=False,
         timeout=300,
     )
+
+
+@pytest.mark.synth
+def test_cdk_cli_synthesizes_the_example_without_credentials(tmp_path: Path) -> None:
+    result = cdk_synth("example", tmp_path / "cdk.out")
     assert result.returncode == 0, result.stdout + result.stderr
-    template = json.loads((out / "MobileSso-Example.template.json").read_text())
+    template = json.loads((tmp_path / "cdk.out" / "MobileSso-Example.template.json").read_text())
     assert "UserPool335E89E8" in template["Resources"]
 
 
 @pytest.mark.synth
 def test_cdk_cli_refuses_an_invalid_config_with_its_message(tmp_path: Path) -> None:
-    npx = shutil.which("npx")
-    if npx is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
-        pytest.fail("the CDK CLI is not installed: run `make install`")
-    result = subprocess.run(  # noqa: S603 - fixed arguments
-        [
-            npx,
-            "--no-install",
-            "cdk",
-            "synth",
-            "--no-notices",
-            "--quiet",
-            "-c",
-            "env=nosuchenv",
-            "-o",
-            str(tmp_path / "cdk.out"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result = cdk_synth("nosuchenv", tmp_path / "cdk.out")
     assert result.returncode != 0
     assert "nosuchenv.yaml: no such environment file; environments here: ['example'" in (
         result.stderr
