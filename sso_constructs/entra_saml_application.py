@@ -127,6 +127,8 @@ class EntraSamlApplication(Construct):
         if not 1 <= certificate_validity_years <= 3:
             raise ValueError("certificate_validity_years must be 1-3 (Entra's maximum is 3)")
 
+        self._login = CLOUD_ENDPOINTS[cloud].login
+        self._tenant_id = tenant_id
         provider = _provider(self, cloud)
         for function in provider.functions:
             credentials.grant_read(function)
@@ -174,8 +176,17 @@ class EntraSamlApplication(Construct):
 
     @property
     def metadata_url(self) -> str:
-        """The app-specific federation metadata URL (a document too big for a response)."""
-        return self.resource.get_att_string("MetadataUrl")
+        """The app-specific federation metadata URL (a document too big for a response).
+
+        Built here from the cloud's login host and the tenant, taking only the app id from
+        the handler's answer: whoever could forge that answer (CloudFormation's response
+        URL is visible to readers of the Provider's executions) can at most name an app id,
+        never point Cognito at metadata of their own.
+        """
+        return (
+            f"{self._login}/{self._tenant_id}/federationmetadata/2007-06/"
+            f"federationmetadata.xml?appid={self.app_id}"
+        )
 
     @property
     def signing_certificate_thumbprint(self) -> str:

@@ -83,7 +83,19 @@ def test_assignments_pass_users_and_groups() -> None:
     )
 
 
-def test_idp_reads_the_metadata_url_from_the_custom_resource(
+METADATA_URL = {
+    "Fn::Join": [
+        "",
+        [
+            f"https://login.microsoftonline.com/{TENANT}/federationmetadata/2007-06/"
+            "federationmetadata.xml?appid=",
+            {"Fn::GetAtt": ["EntraAppEntraID76D5F058", "AppId"]},
+        ],
+    ]
+}
+
+
+def test_idp_reads_the_metadata_url_of_the_app_the_custom_resource_made(
     example_template: Template,
 ) -> None:
     example_template.has_resource_properties(
@@ -92,7 +104,7 @@ def test_idp_reads_the_metadata_url_from_the_custom_resource(
             "ProviderName": "EntraID",
             "ProviderType": "SAML",
             "ProviderDetails": {
-                "MetadataURL": {"Fn::GetAtt": ["EntraAppEntraID76D5F058", "MetadataUrl"]},
+                "MetadataURL": METADATA_URL,
                 "IDPSignout": False,
             },
         },
@@ -152,9 +164,8 @@ def test_idp_is_created_after_the_entra_app(example_template: Template) -> None:
     # The GetAtt on the custom resource orders the IdP after it: CloudFormation creates the
     # IdP only once the handler reports the metadata URL serving the new certificate.
     (idp,) = resources_of(example_template, "AWS::Cognito::UserPoolIdentityProvider").values()
-    assert idp["Properties"]["ProviderDetails"]["MetadataURL"]["Fn::GetAtt"][0] == (
-        "EntraAppEntraID76D5F058"
-    )
+    _, parts = idp["Properties"]["ProviderDetails"]["MetadataURL"]["Fn::Join"]
+    assert parts[1]["Fn::GetAtt"][0] == "EntraAppEntraID76D5F058"
 
 
 def test_entra_outputs(example_template: Template) -> None:
@@ -164,9 +175,7 @@ def test_entra_outputs(example_template: Template) -> None:
     assert found["IdpEntraIDEntraAppId"]["Value"] == {
         "Fn::GetAtt": ["EntraAppEntraID76D5F058", "AppId"]
     }
-    assert found["IdpEntraIDMetadataUrl"]["Value"] == {
-        "Fn::GetAtt": ["EntraAppEntraID76D5F058", "MetadataUrl"]
-    }
+    assert found["IdpEntraIDMetadataUrl"]["Value"] == METADATA_URL
     assert found["ClientIosIdentityProviders"]["Value"] == "EntraID"
 
 

@@ -184,5 +184,6 @@ def test_outputs_per_tenant(multitenant_template: Template) -> None:
     found = multitenant_template.find_outputs("*")
     assert found["IdentityProviderNames"]["Value"] == "Contoso,Fabrikam,Northwind"
     assert found["IdpFabrikamTenantId"]["Value"] == "22222222-2222-4222-8222-222222222222"
-    assert "Fn::GetAtt" in found["IdpNorthwindMetadataUrl"]["Value"]
+    url = json.dumps(found["IdpNorthwindMetadataUrl"]["Value"])
+    assert "33333333-3333-4333-8333-333333333333/federationmetadata" in url
     assert found["ClientContosoKioskIdentityProviders"]["Value"] == "Contoso"

@@ -8,6 +8,7 @@ properties: CloudFormation would keep them in the template.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,6 +83,11 @@ def _shape_error(secret_arn: str, problem: str) -> ProvisioningError:
 
 def _secrets_client(secret_arn: str) -> SecretsClient:
     import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (made per call, not at import)
+
+    # botocore's DEBUG wire log prints the GetSecretValue answer verbatim: keep it quiet
+    # even when someone turns the function's log level up to DEBUG.
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).level))
 
     region = secret_arn.split(":")[3]
     client: SecretsClient = boto3.client("secretsmanager", region_name=region)
