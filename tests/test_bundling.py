@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sso_constructs.bundling import PythonBundle
-from sso_constructs.entra_bundle import ENTRA_HANDLER_BUNDLE
+from sso_constructs.entra_bundle import ENTRA_HANDLER_BUNDLE, unreachable_modules
 
 
 def package_in(root: Path) -> PythonBundle:
@@ -48,7 +48,8 @@ def test_a_lock_change_changes_the_content_key(tmp_path: Path) -> None:
 
 def test_entra_bundle_keeps_only_the_graph_builders_the_handler_uses() -> None:
     bundle = ENTRA_HANDLER_BUNDLE.cached_build()
-    kept = sorted(p.name for p in (bundle / "msgraph" / "generated").iterdir() if p.is_dir())
+    generated = bundle / "msgraph" / "generated"
+    kept = sorted(p.name for p in generated.iterdir() if p.is_dir())
     assert [k for k in kept if k != "__pycache__"] == [
         "application_templates",
         "applications",
@@ -56,8 +57,79 @@ def test_entra_bundle_keeps_only_the_graph_builders_the_handler_uses() -> None:
         "models",
         "service_principals",
     ]
-    assert not (bundle / "msgraph" / "generated" / "kiota-dom-export.txt").exists()
+    builders = sorted(
+        p.relative_to(generated).as_posix()
+        for p in generated.rglob("*_request_builder.py")
+        if "models" not in p.parts
+    )
+    assert builders == [
+        "application_templates/application_templates_request_builder.py",
+        "application_templates/item/application_template_item_request_builder.py",
+        "application_templates/item/instantiate/instantiate_request_builder.py",
+        "applications/applications_request_builder.py",
+        "applications/item/application_item_request_builder.py",
+        "directory/deleted_items/deleted_items_request_builder.py",
+        "directory/deleted_items/graph_application/graph_application_request_builder.py",
+        "directory/deleted_items/item/directory_object_item_request_builder.py",
+        "directory/directory_request_builder.py",
+        "service_principals/item/add_token_signing_certificate/"
+        "add_token_signing_certificate_request_builder.py",
+        "service_principals/item/app_role_assigned_to/app_role_assigned_to_request_builder.py",
+        "service_principals/item/app_role_assigned_to/item/"
+        "app_role_assignment_item_request_builder.py",
+        "service_principals/item/service_principal_item_request_builder.py",
+        "service_principals/service_principals_request_builder.py",
+    ]
+    assert not (generated / "kiota-dom-export.txt").exists()
     assert not (bundle / "boto3").exists(), "the Lambda runtime provides boto3"
+
+
+def test_entra_bundle_leaves_out_what_the_handler_never_imports() -> None:
+    bundle = ENTRA_HANDLER_BUNDLE.cached_build()
+    for gone in ("aiohttp", "multidict", "yarl", "frozenlist", "propcache", "attr", "cffi"):
+        assert not (bundle / gone).exists(), gone
+    assert not (bundle / "opentelemetry" / "sdk").exists()
+    assert not (bundle / "opentelemetry" / "semconv" / "_incubating").exists()
+    assert not list(bundle.glob("*.dist-info/RECORD"))
+    # What stays because it is loaded: cryptography's Rust extension imports _cffi_backend;
+    # kiota reads its version from METADATA, OpenTelemetry its context from entry points.
+    assert list(bundle.glob("_cffi_backend.*.so"))
+    assert (bundle / "opentelemetry" / "semconv" / "attributes" / "http_attributes.py").exists()
+    assert list(bundle.glob("microsoft_kiota_http-*.dist-info/METADATA"))
+    assert list(bundle.glob("opentelemetry_api-*.dist-info/entry_points.txt"))
+
+
+def test_entra_bundle_keeps_the_models_the_handler_names() -> None:
+    models = ENTRA_HANDLER_BUNDLE.cached_build() / "msgraph" / "generated" / "models"
+    for name in (
+        "application",
+        "application_collection_response",
+        "service_principal",
+        "app_role_assignment",
+        "web_application",
+        "self_signed_certificate",
+        "o_data_errors/o_data_error",
+        "entity",
+    ):
+        assert (models / f"{name}.py").exists(), name
+        assert list(models.glob(f"{name}.*")), name
+    assert len(list(models.rglob("*.py"))) > 3000, "the entity closure is most of the models"
+
+
+def test_unreachable_modules_follow_executable_imports_only(tmp_path: Path) -> None:
+    models = tmp_path / "sdk" / "models"
+    models.mkdir(parents=True)
+    (tmp_path / "app.py").write_text("from sdk.models.a import A\n")
+    (models / "a.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .b import B\n"
+        "else:\n    from .c import C\n"
+        "def deserializers():\n    from .e import E\n"
+    )
+    for name, body in {"b": "from .d import D\n", "c": "", "d": "", "e": ""}.items():
+        (models / f"{name}.py").write_text(body)
+    unreachable = unreachable_modules(tmp_path, "sdk/models")
+    assert [p.name for p in unreachable] == ["b.py", "d.py"]
 
 
 def test_entra_bundle_carries_the_handler_sources() -> None:
