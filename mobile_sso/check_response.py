@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -15,12 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from mobile_sso import outputs
 from mobile_sso.config import ENTRA_EMAIL_CLAIM, ConfigError, EntraTenant, load_config
+from mobile_sso.findings_table import console, print_findings
 from mobile_sso.saml_check import (
     DEFAULT_CLOCK_SKEW,
     MAX_DOCUMENT_BYTES,
@@ -168,7 +167,7 @@ def check_response_command(
     expect = Expectations(
         user_pool_id=pool_id,
         domain=host,
-        now=_instant(now),
+        now=parse_instant(now, "--now"),
         idp_initiated=setup.idp_initiated() if idp_initiated is None else idp_initiated,
         required_attributes=tuple(required_attribute or setup.required_attributes()),
         attribute_names=setup.attribute_names(),
@@ -286,7 +285,8 @@ class _Setup:
         return stack
 
 
-def _instant(value: str | None) -> dt.datetime:
+def parse_instant(value: str | None, option: str) -> dt.datetime:
+    """An ISO 8601 option value (UTC unless it says otherwise); the current time if None."""
     if value is None:
         return dt.datetime.now(dt.UTC)
     try:
@@ -294,7 +294,7 @@ def _instant(value: str | None) -> dt.datetime:
     except ValueError:
         raise typer.BadParameter(
             f"{value!r} is not an ISO 8601 time such as 2026-11-27T09:30:00Z",
-            param_hint="--now",
+            param_hint=option,
         ) from None
     return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
 
@@ -312,7 +312,7 @@ def _read_response(path: Path) -> bytes:
 
 def _read_metadata(source: str) -> bytes | UnreadableMetadata:
     if source.startswith(("https://", "http://")):
-        return _fetch_metadata(source)
+        return fetch_metadata(source)
     try:
         return Path(source).read_bytes()
     except OSError as exc:
@@ -321,12 +321,18 @@ def _read_metadata(source: str) -> bytes | UnreadableMetadata:
         ) from None
 
 
-def _fetch_metadata(url: str) -> bytes | UnreadableMetadata:
-    # The scheme is http(s), checked by the caller; the URL is the user's own.
-    headers = {"User-Agent": "mobile-sso check-response"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+def fetch_metadata(
+    url: str, *, tls: ssl.SSLContext | None = None, agent: str = "mobile-sso check-response"
+) -> bytes | UnreadableMetadata:
+    """GET federation metadata from an http(s) URL; why not, when it cannot be had."""
+    if not url.startswith(("https://", "http://")):
+        return UnreadableMetadata(f"the metadata URL is not an http(s) URL: {url!r}")
+    # The scheme is http(s); the URL is the user's own (or their deployment's).
+    request = urllib.request.Request(url, headers={"User-Agent": agent})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_SECONDS) as answer:  # noqa: S310
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=METADATA_TIMEOUT_SECONDS, context=tls
+        ) as answer:
             document: bytes = answer.read(MAX_DOCUMENT_BYTES + 1)
     except urllib.error.HTTPError as exc:
         return UnreadableMetadata(f"the metadata URL answered HTTP {exc.code}: {url}")
@@ -337,25 +343,10 @@ def _fetch_metadata(url: str) -> bytes | UnreadableMetadata:
 
 
 def _print_table(report: Report) -> None:
-    # Colour only on a terminal: rich decides; markup off so messages print as written.
-    console = Console(highlight=False, markup=False, emoji=False)
-    if report.findings:
-        table = Table(show_lines=True)
-        table.add_column("Category", no_wrap=True)
-        table.add_column("Severity", no_wrap=True)
-        table.add_column("Message", ratio=1, overflow="fold")
-        table.add_column("Fix", ratio=1, overflow="fold")
-        for finding in report.findings:
-            style = "bold red" if finding.severity == "error" else "yellow"
-            table.add_row(
-                Text(finding.category),
-                Text(finding.severity, style=style),
-                Text(finding.message),
-                Text(finding.fix),
-            )
-        console.print(table)
+    out = console()
+    print_findings(out, [finding.as_dict() for finding in report.findings])
     errors = sum(1 for f in report.findings if f.severity == "error")
     if report.accepted:
-        console.print("Cognito would accept this response.", style="green")
+        out.print("Cognito would accept this response.", style="green")
     else:
-        console.print(f"Cognito would refuse this response: {errors} error(s).", style="bold red")
+        out.print(f"Cognito would refuse this response: {errors} error(s).", style="bold red")

@@ -10,6 +10,7 @@ import typer
 
 from mobile_sso.check_response import check_response_command
 from mobile_sso.config import ConfigError, json_schema, load_config_file
+from mobile_sso.doctor import doctor_command
 from mobile_sso.export import (
     ExportError,
     ExportFormat,
@@ -28,6 +29,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check and describe environment config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.command("check-response")(check_response_command)
+app.command("doctor")(doctor_command)
 
 
 @config_app.command("validate")

@@ -500,21 +500,25 @@ def _duplicate_ids(root: etree._Element) -> list[str]:
 # --- the checks --------------------------------------------------------------------
 
 
+def read_metadata(
+    document: bytes | UnreadableMetadata, now: dt.datetime
+) -> tuple[Metadata | None, list[Finding]]:
+    """The metadata, if it can be read, and what is wrong with it: unreachable, not SAML
+    metadata, or signing certificates that are missing, expired or expire within 30 days."""
+    if isinstance(document, UnreadableMetadata):
+        return None, [Finding("metadata", "error", document.reason, _METADATA_FIX)]
+    try:
+        metadata = parse_metadata(document)
+    except _Problem as problem:
+        return None, [problem.finding]
+    return metadata, _certificate_findings(metadata, now)
+
+
 def check_response(
     response: bytes, metadata: bytes | UnreadableMetadata, expect: Expectations
 ) -> Report:
     """Everything Cognito checks of a response posted to /saml2/idpresponse, as findings."""
-    findings: list[Finding] = []
-    trusted_metadata: Metadata | None = None
-    if isinstance(metadata, UnreadableMetadata):
-        findings.append(Finding("metadata", "error", metadata.reason, _METADATA_FIX))
-    else:
-        try:
-            trusted_metadata = parse_metadata(metadata)
-        except _Problem as problem:
-            findings.append(problem.finding)
-        else:
-            findings += _certificate_findings(trusted_metadata, expect.now)
+    trusted_metadata, findings = read_metadata(metadata, expect.now)
     try:
         findings += _check_document(response, trusted_metadata, expect)
     except _Problem as problem:

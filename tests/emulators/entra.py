@@ -238,16 +238,21 @@ class EntraEmulator:
         )
 
     def add_user(
-        self, display_name: str = "Test User", user_principal_name: str | None = None
+        self,
+        display_name: str = "Test User",
+        user_principal_name: str | None = None,
+        *,
+        has_mail: bool = True,
     ) -> str:
-        """A user app roles can be assigned to; returns its object id."""
+        """A user app roles can be assigned to; returns its object id. `has_mail=False`
+        leaves `mail` empty, as for an account without a mailbox."""
         object_id = new_id()
         upn = user_principal_name or f"user{object_id[:8]}@{self._directory.domain}"
         data = {
             "id": object_id,
             "displayName": display_name,
             "userPrincipalName": upn,
-            "mail": upn,
+            "mail": upn if has_mail else None,
             "accountEnabled": True,
         }
         with self._lock:

@@ -1,0 +1,267 @@
+"""`mobile-sso doctor`: is a deployed environment healthy, across AWS and Entra ID?
+
+The checks live in `doctor_checks` (over injected clients); this module gathers the inputs
+(the config, the stack outputs, boto3 clients, Graph credentials) and prints the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mobile_sso.check_response import fetch_metadata, parse_instant
+from mobile_sso.config import ConfigError, EntraTenant, EnvironmentConfig, load_config
+from mobile_sso.config import load_config_file as load_config_path
+from mobile_sso.doctor_checks import (
+    CognitoClient,
+    Diagnosis,
+    EntraOpener,
+    Finding,
+    MetadataFetcher,
+    diagnose,
+)
+from mobile_sso.entra_graph import (
+    CredentialSource,
+    DeployerSecret,
+    Endpoints,
+    GraphReader,
+    ca_bundle,
+    open_reader,
+    read_deployer_secret,
+)
+from mobile_sso.export import (
+    ExportError,
+    cloudformation_client,
+    outputs_from_cloudformation,
+    outputs_from_file,
+)
+from mobile_sso.findings_table import console, print_findings
+from mobile_sso.saml_check import UnreadableMetadata
+
+
+def doctor_command(
+    *,
+    env: Annotated[
+        str,
+        typer.Option(
+            "--env",
+            metavar="NAME",
+            help="The environment: config/<env>.yaml says what the deployment should be.",
+            show_default=False,
+        ),
+    ],
+    outputs_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs-file",
+            metavar="FILE",
+            help="JSON written by `cdk deploy --outputs-file`. Default: cdk-outputs-<env>.json "
+            "if present, else the stack's outputs from CloudFormation (DescribeStacks).",
+            show_default=False,
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Read the environment's config from FILE instead of config/<env>.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            metavar="NAME",
+            help="Print the sign-in test URLs of this app client only (every client is "
+            "still checked).",
+            show_default=False,
+        ),
+    ] = None,
+    entra_credentials: Annotated[
+        CredentialSource,
+        typer.Option(
+            "--entra-credentials",
+            help="How to read Entra: 'secret' signs in as the deployer app registration "
+            "from the config's credentials_secret in Secrets Manager (what the stack uses); "
+            "'cli' uses your `az login`; 'default' azure-identity's DefaultAzureCredential "
+            "(environment, managed identity, CLI, ...).",
+        ),
+    ] = CredentialSource.SECRET,
+    skip_entra: Annotated[
+        bool,
+        typer.Option(
+            "--skip-entra",
+            help="Check only AWS (and the metadata URL); no Microsoft Graph calls.",
+        ),
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            metavar="TIME",
+            help="Judge certificate expiry as of this ISO 8601 instant, e.g. the end of a "
+            "release freeze. Default: the current time.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print {"healthy": bool, "findings": [{"category", "severity", "message", '
+            '"fix"}], "sign_in_urls": [{"client", "identity_provider", "url"}]}.',
+        ),
+    ] = False,
+) -> None:
+    """Check a deployed environment across AWS and Entra ID, read-only.
+
+    Compares the live user pool, its domain, each app client's OAuth settings and identity
+    providers, each identity provider's metadata (reachable, parses, signing certificate
+    valid for more than 30 days and the one Entra signs with) and the Entra enterprise
+    application (identifier, reply URL, SAML mode, assignments, users' email) with the
+    environment's config. Each finding names the error users get until it is fixed, and the
+    fix. Then it prints, per client and identity provider, a hosted-UI URL that goes straight
+    to Entra, for a quick manual sign-in test.
+
+    Categories: outputs, pool, domain, client, idp, claims, metadata, entra_app, assignment.
+    Exit code 0: healthy (warnings allowed); 1: problems found, or the deployment could not
+    be read; 2: bad usage.
+
+    \b
+    Examples:
+      mobile-sso doctor --env prod
+      mobile-sso doctor --env prod --entra-credentials cli --client ios
+      mobile-sso doctor --env prod --skip-entra --json
+    """
+    config = _load(env, config_file)
+    if client is not None and client not in {c.name for c in config.clients}:
+        known = ", ".join(c.name for c in config.clients)
+        raise typer.BadParameter(
+            f"{client!r} is not an app client of {env}; configured: {known}", param_hint="--client"
+        )
+    instant = parse_instant(now, "--now")
+    try:
+        outputs = _outputs(env, config, outputs_file)
+    except ExportError as error:
+        diagnosis = Diagnosis(
+            (
+                Finding(
+                    "outputs",
+                    "error",
+                    f"the stack's outputs could not be read: {error}",
+                    f"Deploy the environment (make deploy ENV={env}), sign in to its AWS "
+                    "account, or pass the outputs file with --outputs-file",
+                ),
+            )
+        )
+    else:
+        diagnosis = diagnose(
+            env,
+            config,
+            outputs,
+            cognito=_cognito_client(config.region),
+            fetch=_metadata_fetcher(),
+            entra=None if skip_entra else _entra_opener(config, entra_credentials),
+            now=instant,
+            client=client,
+        )
+    if as_json:
+        typer.echo(json.dumps(diagnosis.as_dict(), indent=2))
+        for note in diagnosis.notes:
+            typer.echo(f"note: {note}", err=True)
+    else:
+        _print(diagnosis, config.stack_name)
+    raise typer.Exit(code=0 if diagnosis.healthy else 1)
+
+
+def _load(env: str, path: Path | None) -> EnvironmentConfig:
+    try:
+        return load_config(env) if path is None else load_config_path(path)
+    except ConfigError as error:
+        option = "--env" if path is None else "--config"
+        raise typer.BadParameter(str(error), param_hint=option) from None
+
+
+def _outputs(env: str, config: EnvironmentConfig, path: Path | None) -> Mapping[str, str]:
+    """The stack's outputs: from the file given (a bad one is bad usage), the default file
+    if present, else CloudFormation (whose failure is a finding: the deployment's state)."""
+    default = Path(f"cdk-outputs-{env}.json")
+    if path is None and default.is_file():
+        path = default
+    if path is None:
+        return outputs_from_cloudformation(config.stack_name, cloudformation_client(config.region))
+    try:
+        return outputs_from_file(path, config.stack_name)
+    except ExportError as error:
+        raise typer.BadParameter(str(error), param_hint="--outputs-file") from None
+
+
+def _cognito_client(region: str) -> CognitoClient:
+    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow import)
+
+    client: CognitoClient = boto3.client("cognito-idp", region_name=region)
+    return client
+
+
+def _metadata_fetcher() -> MetadataFetcher:
+    bundle = ca_bundle()
+    tls = ssl.create_default_context(cafile=bundle) if bundle else None
+
+    def fetch(url: str) -> bytes | UnreadableMetadata:
+        return fetch_metadata(url, tls=tls, agent="mobile-sso doctor")
+
+    return fetch
+
+
+def _entra_opener(config: EnvironmentConfig, source: CredentialSource) -> EntraOpener:
+    @contextmanager
+    def open_tenant(tenant: EntraTenant) -> Iterator[GraphReader]:
+        endpoints = Endpoints.for_cloud(tenant.cloud)
+
+        def deployer() -> DeployerSecret:
+            import boto3  # noqa: PLC0415
+
+            reference = tenant.credentials_secret
+            region = reference.split(":")[3] if reference.startswith("arn:") else config.region
+            secrets = boto3.client("secretsmanager", region_name=region)
+            return read_deployer_secret(reference, secrets)
+
+        with open_reader(source, endpoints, tenant.tenant_id, deployer) as reader:
+            yield reader
+
+    return open_tenant
+
+
+def _print(diagnosis: Diagnosis, stack_name: str) -> None:
+    out = console()
+    print_findings(out, [finding.as_dict() for finding in diagnosis.findings])
+    errors = sum(1 for f in diagnosis.findings if f.severity == "error")
+    warnings = len(diagnosis.findings) - errors
+    if diagnosis.healthy:
+        extra = f", with {warnings} warning(s)" if warnings else ""
+        out.print(f"{stack_name} is healthy{extra}.", style="green")
+    else:
+        out.print(
+            f"{stack_name} has problems: {errors} error(s), {warnings} warning(s).",
+            style="bold red",
+        )
+    if diagnosis.notes:
+        out.print()
+        out.print("Notes:")
+        for note in diagnosis.notes:
+            out.print(f"- {note}")
+    if diagnosis.sign_in_urls:
+        out.print()
+        out.print("Sign-in test URLs (open in a browser; each goes straight to Entra ID):")
+        for url in diagnosis.sign_in_urls:
+            out.print(f"- {url.client} via {url.identity_provider}:")
+            # Unwrapped, so that the URL can be copied whole.
+            out.print(url.url, soft_wrap=True)

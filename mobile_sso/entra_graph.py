@@ -1,0 +1,484 @@
+"""Read-only Microsoft Graph access for `mobile-sso doctor`.
+
+Plain httpx GETs with a bearer token from azure-identity: the doctor reads four things
+(the application, its service principal, its assignments, and assigned users' mail), and
+msgraph-sdk would cost seconds of import and model loading for that. The custom resource's
+adapter (lambda/entra_saml_app/graph.py) is not importable from the installed CLI.
+
+Endpoints follow the tenant's cloud; `ENTRA_GRAPH_ENDPOINT` and `ENTRA_LOGIN_AUTHORITY`
+override them (the names the custom resource reads), and `REQUESTS_CA_BUNDLE` or
+`SSL_CERT_FILE` name the CA bundle to trust, so tests point the doctor at an emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlparse
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+GRAPH_ENDPOINT_ENV = "ENTRA_GRAPH_ENDPOINT"
+LOGIN_AUTHORITY_ENV = "ENTRA_LOGIN_AUTHORITY"
+HTTP_TIMEOUT_SECONDS = 30.0
+PAGE_SIZE = 999
+MAX_PAGES = 20  # 20 * 999 assignments is far beyond what a mobile SSO app holds
+
+
+@dataclass(frozen=True)
+class Cloud:
+    graph: str
+    login: str
+
+
+# Microsoft's documented endpoints per national cloud (the custom resource uses the same;
+# tests/test_doctor.py pins the two tables together).
+CLOUDS: Mapping[str, Cloud] = {
+    "global": Cloud("https://graph.microsoft.com", "https://login.microsoftonline.com"),
+    "usgov": Cloud("https://graph.microsoft.us", "https://login.microsoftonline.us"),
+    "usgov-dod": Cloud("https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    "china": Cloud("https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+}
+PUBLIC_AUTHORITY_HOSTS = frozenset(urlparse(c.login).hostname for c in CLOUDS.values())
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class CredentialSource(StrEnum):
+    """Where the doctor's Graph token comes from."""
+
+    SECRET = "secret"  # noqa: S105 - the name of a choice, not a secret
+    CLI = "cli"
+    DEFAULT = "default"
+
+
+class EntraReadError(Exception):
+    """Entra could not be read; `fix` says what to do about it."""
+
+    def __init__(self, message: str, fix: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    graph: str
+    login: str
+    scope: str
+    ca_bundle: str | None = None
+
+    @classmethod
+    def for_cloud(cls, cloud: str, env: Mapping[str, str] | None = None) -> Endpoints:
+        """The cloud's endpoints, overridden by the environment; the token scope stays the
+        cloud's Graph, whatever host answers for it."""
+        env = os.environ if env is None else env
+        chosen = CLOUDS[cloud]
+        return cls(
+            graph=_endpoint(env, GRAPH_ENDPOINT_ENV, chosen.graph),
+            login=_endpoint(env, LOGIN_AUTHORITY_ENV, chosen.login),
+            scope=f"{chosen.graph}/.default",
+            ca_bundle=ca_bundle(env),
+        )
+
+    def tls(self) -> ssl.SSLContext:
+        """What to trust: the configured CA bundle, else the system's roots."""
+        return ssl.create_default_context(cafile=self.ca_bundle)
+
+    @property
+    def public_authority(self) -> bool:
+        return urlparse(self.login).hostname in PUBLIC_AUTHORITY_HOSTS
+
+
+def ca_bundle(env: Mapping[str, str] | None = None) -> str | None:
+    """The CA bundle the environment names (REQUESTS_CA_BUNDLE, then SSL_CERT_FILE)."""
+    env = os.environ if env is None else env
+    return env.get("REQUESTS_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
+
+
+def _endpoint(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).rstrip("/")
+    parsed = urlparse(value)
+    plain_http_ok = parsed.scheme == "http" and parsed.hostname in _LOOPBACK
+    if not parsed.hostname or (parsed.scheme != "https" and not plain_http_ok):
+        raise EntraReadError(
+            f"environment {name}={value!r} is not an https:// URL",
+            f"unset {name}, or set it to the https root URL of the service",
+        )
+    return value
+
+
+# --- what the doctor reads -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntraApplication:
+    object_id: str
+    app_id: str
+    display_name: str
+    identifier_uris: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    logout_url: str | None
+
+
+@dataclass(frozen=True)
+class EntraServicePrincipal:
+    object_id: str
+    display_name: str
+    enabled: bool
+    sso_mode: str | None
+    assignment_required: bool
+    active_thumbprint: str | None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    principal_id: str
+    principal_type: str  # User, Group or ServicePrincipal
+    display_name: str
+
+
+@dataclass(frozen=True)
+class EntraUser:
+    object_id: str
+    display_name: str
+    user_principal_name: str
+    mail: str | None
+
+
+class GraphReader(Protocol):
+    """The reads the doctor makes; each returns None when Graph answers 404."""
+
+    def application(self, app_id: str) -> EntraApplication | None: ...
+
+    def service_principal(self, app_id: str) -> EntraServicePrincipal | None: ...
+
+    def assignments(self, service_principal_id: str) -> list[Assignment]: ...
+
+    def user(self, object_id: str) -> EntraUser | None: ...
+
+
+APPLICATION_FIELDS = "id,appId,displayName,identifierUris,web"
+SERVICE_PRINCIPAL_FIELDS = (
+    "id,appId,displayName,accountEnabled,preferredSingleSignOnMode,appRoleAssignmentRequired,"
+    "preferredTokenSigningKeyThumbprint"
+)
+ASSIGNMENT_FIELDS = "principalId,principalType,principalDisplayName"
+USER_FIELDS = "id,displayName,userPrincipalName,mail"
+
+_PERMISSION_FIX = (
+    "Grant the credential Application.Read.All (or use the deployer's, which holds "
+    "Application.ReadWrite.All), with admin consent; or sign in as an Entra admin with "
+    "--entra-credentials cli."
+)
+
+
+class HttpGraphReader:
+    """`GraphReader` over plain HTTP: GET requests with a bearer token, nothing else."""
+
+    def __init__(
+        self,
+        http: Any,  # an httpx.Client, imported only when the doctor reads Entra
+        endpoints: Endpoints,
+        credential: TokenCredential,
+        tenant_id: str,
+        *,
+        ask_for_tenant: bool = False,
+    ) -> None:
+        self._http = http
+        self._endpoints = endpoints
+        self._credential = credential
+        self._tenant_id = tenant_id
+        self._ask_for_tenant = ask_for_tenant
+        self._token: str | None = None
+
+    def application(self, app_id: str) -> EntraApplication | None:
+        data = self._get(
+            f"/applications(appId='{quote(app_id)}')",
+            {"$select": APPLICATION_FIELDS},
+            "GET /applications(appId=...)",
+        )
+        if data is None:
+            return None
+        web = data.get("web") or {}
+        return EntraApplication(
+            object_id=str(data.get("id") or ""),
+            app_id=str(data.get("appId") or app_id),
+            display_name=str(data.get("displayName") or ""),
+            identifier_uris=tuple(data.get("identifierUris") or ()),
+            redirect_uris=tuple(web.get("redirectUris") or ()),
+            logout_url=web.get("logoutUrl") or None,
+        )
+
+    def service_principal(self, app_id: str) -> EntraServicePrincipal | None:
+        data = self._get(
+            f"/servicePrincipals(appId='{quote(app_id)}')",
+            {"$select": SERVICE_PRINCIPAL_FIELDS},
+            "GET /servicePrincipals(appId=...)",
+        )
+        if data is None:
+            return None
+        return EntraServicePrincipal(
+            object_id=str(data.get("id") or ""),
+            display_name=str(data.get("displayName") or ""),
+            enabled=data.get("accountEnabled") is not False,
+            sso_mode=data.get("preferredSingleSignOnMode") or None,
+            assignment_required=bool(data.get("appRoleAssignmentRequired")),
+            active_thumbprint=data.get("preferredTokenSigningKeyThumbprint") or None,
+        )
+
+    def assignments(self, service_principal_id: str) -> list[Assignment]:
+        call = "GET /servicePrincipals/{id}/appRoleAssignedTo"
+        page = self._get(
+            f"/servicePrincipals/{quote(service_principal_id)}/appRoleAssignedTo",
+            {"$select": ASSIGNMENT_FIELDS, "$top": str(PAGE_SIZE)},
+            call,
+        )
+        found: list[Assignment] = []
+        for _ in range(MAX_PAGES):
+            if page is None:
+                break
+            found.extend(
+                Assignment(
+                    principal_id=str(item.get("principalId") or ""),
+                    principal_type=str(item.get("principalType") or ""),
+                    display_name=str(item.get("principalDisplayName") or ""),
+                )
+                for item in page.get("value") or []
+            )
+            next_link = page.get("@odata.nextLink")
+            page = self._get(str(next_link), None, call) if next_link else None
+        return found
+
+    def user(self, object_id: str) -> EntraUser | None:
+        data = self._get(f"/users/{quote(object_id)}", {"$select": USER_FIELDS}, "GET /users/{id}")
+        if data is None:
+            return None
+        return EntraUser(
+            object_id=str(data.get("id") or object_id),
+            display_name=str(data.get("displayName") or ""),
+            user_principal_name=str(data.get("userPrincipalName") or ""),
+            mail=data.get("mail") or None,
+        )
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _get(self, path: str, params: dict[str, str] | None, call: str) -> dict[str, Any] | None:
+        import httpx  # noqa: PLC0415
+
+        url = path if path.startswith(("https://", "http://")) else self._url(path)
+        headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
+        try:
+            response = self._http.get(url, params=params, headers=headers)
+        except httpx.HTTPError as error:
+            raise EntraReadError(
+                f"Microsoft Graph {call} failed: {error or type(error).__name__}",
+                f"Check the network route to {self._endpoints.graph} (proxy, firewall), or "
+                "skip the Entra checks with --skip-entra.",
+            ) from error
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            code, message = _graph_error(response)
+            fix = (
+                _PERMISSION_FIX
+                if response.status_code in (401, 403)
+                else "Retry; if it persists, look the request id up in Entra's audit logs."
+            )
+            raise EntraReadError(
+                f"Microsoft Graph {call} answered {response.status_code} {code}: {message}",
+                fix,
+                status=response.status_code,
+            )
+        body: Any = response.json()
+        if not isinstance(body, dict):
+            raise EntraReadError(
+                f"Microsoft Graph {call} answered something other than a JSON object",
+                "Check ENTRA_GRAPH_ENDPOINT: it must be the Graph root URL.",
+            )
+        return body
+
+    def _url(self, path: str) -> str:
+        return f"{self._endpoints.graph}/v1.0{path}"
+
+    def _bearer(self) -> str:
+        if self._token is None:
+            self._token = _access_token(
+                self._credential, self._endpoints, self._tenant_id, self._ask_for_tenant
+            )
+        return self._token
+
+
+def _graph_error(response: Any) -> tuple[str, str]:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return "", response.text[:200]
+    return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+def _access_token(
+    credential: TokenCredential, endpoints: Endpoints, tenant_id: str, ask_for_tenant: bool
+) -> str:
+    from azure.core.exceptions import AzureError  # noqa: PLC0415
+
+    # A credential made for one tenant gets its token there; a chained one is told where.
+    try:
+        if ask_for_tenant:
+            return credential.get_token(endpoints.scope, tenant_id=tenant_id).token
+        return credential.get_token(endpoints.scope).token
+    except AzureError as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise EntraReadError(
+            f"could not get a Microsoft Graph token for tenant {tenant_id} from "
+            f"{endpoints.login}: {first_line}",
+            "With --entra-credentials secret (the default): check that the deployer secret "
+            "holds a current clientSecret or certificatePem of an app registration in this "
+            "tenant. With cli: run `az login --tenant <tenant id>` first.",
+        ) from None
+
+
+# --- credentials -----------------------------------------------------------------------
+
+EXPECTED_SHAPE = (
+    '{"tenantId": "<tenant GUID>", "clientId": "<app GUID>", '
+    'and "clientSecret": "..." or "certificatePem": "<PEM with key and certificate>"}'
+)
+
+
+@dataclass(frozen=True)
+class DeployerSecret:
+    """The deployer app registration's credentials, as the stack's secret holds them."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_pem: str | None = field(default=None, repr=False)
+
+
+class SecretsClient(Protocol):
+    def get_secret_value(self, *, SecretId: str) -> Mapping[str, Any]: ...
+
+
+def read_deployer_secret(reference: str, client: SecretsClient) -> DeployerSecret:
+    """The deployer credentials stored under `reference` (a secret name or ARN)."""
+    try:
+        response = client.get_secret_value(SecretId=reference)
+    except Exception as error:  # botocore's errors, without importing botocore here
+        details = getattr(error, "response", {}).get("Error", {})
+        code = details.get("Code") or type(error).__name__
+        raise EntraReadError(
+            f"reading the deployer secret {reference} failed ({code}: "
+            f"{details.get('Message') or error})",
+            "Sign in to AWS with permission to call secretsmanager:GetSecretValue on it (and "
+            "kms:Decrypt on its key), or read Entra as an admin with --entra-credentials cli.",
+        ) from None
+    try:
+        data = json.loads(response.get("SecretString") or "")
+    except json.JSONDecodeError:
+        data = None
+    secret = data.get("clientSecret") if isinstance(data, dict) else None
+    pem = data.get("certificatePem") if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or not data.get("tenantId")
+        or not data.get("clientId")
+        or not (secret or pem)
+    ):
+        raise EntraReadError(
+            f"the deployer secret {reference} is not of the expected shape {EXPECTED_SHAPE}",
+            "Store the credentials as README 'One-time Entra set-up' shows.",
+        )
+    return DeployerSecret(
+        tenant_id=str(data["tenantId"]),
+        client_id=str(data["clientId"]),
+        client_secret=str(secret) if secret else None,
+        certificate_pem=None if secret else str(pem),
+    )
+
+
+def make_credential(
+    source: CredentialSource,
+    endpoints: Endpoints,
+    tenant_id: str,
+    deployer: Callable[[], DeployerSecret],
+) -> TokenCredential:
+    """An azure-identity credential for `source` (sync: a CLI makes a handful of calls)."""
+    try:
+        from azure import identity  # noqa: PLC0415
+    except ImportError:
+        raise EntraReadError(
+            "the Entra checks need azure-identity and httpx, which are not installed",
+            "pip install azure-identity httpx, or check only AWS with --skip-entra.",
+        ) from None
+    options: dict[str, Any] = {"authority": endpoints.login}
+    if endpoints.ca_bundle:
+        options["connection_verify"] = endpoints.ca_bundle
+    if not endpoints.public_authority:
+        options["disable_instance_discovery"] = True
+    credential: TokenCredential
+    if source is CredentialSource.SECRET:
+        stored = deployer()
+        if stored.tenant_id.lower() != tenant_id.lower():
+            raise EntraReadError(
+                f"the deployer secret holds credentials for tenant {stored.tenant_id}, not "
+                f"{tenant_id}",
+                "Point entra[].credentials_secret at this tenant's deployer secret, or read "
+                "Entra as an admin of the tenant with --entra-credentials cli.",
+            )
+        if stored.client_secret:
+            credential = identity.ClientSecretCredential(
+                stored.tenant_id, stored.client_id, stored.client_secret, **options
+            )
+        else:
+            credential = identity.CertificateCredential(
+                stored.tenant_id,
+                stored.client_id,
+                certificate_data=(stored.certificate_pem or "").encode(),
+                **options,
+            )
+    elif source is CredentialSource.CLI:
+        credential = identity.AzureCliCredential(tenant_id=tenant_id)
+    else:
+        credential = identity.DefaultAzureCredential(
+            authority=endpoints.login, additionally_allowed_tenants=[tenant_id]
+        )
+    return credential
+
+
+@contextmanager
+def open_reader(
+    source: CredentialSource,
+    endpoints: Endpoints,
+    tenant_id: str,
+    deployer: Callable[[], DeployerSecret],
+) -> Iterator[HttpGraphReader]:
+    """A Graph reader for one tenant; its credential and connections are closed afterwards."""
+    try:
+        import httpx  # noqa: PLC0415
+    except ImportError:
+        raise EntraReadError(
+            "the Entra checks need httpx, which is not installed",
+            "pip install httpx, or check only AWS with --skip-entra.",
+        ) from None
+    credential = make_credential(source, endpoints, tenant_id, deployer)
+    try:
+        with httpx.Client(verify=endpoints.tls(), timeout=HTTP_TIMEOUT_SECONDS) as http:
+            yield HttpGraphReader(
+                http,
+                endpoints,
+                credential,
+                tenant_id,
+                ask_for_tenant=source is CredentialSource.DEFAULT,
+            )
+    finally:
+        close = getattr(credential, "close", None)
+        if callable(close):
+            close()
