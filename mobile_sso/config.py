@@ -605,6 +605,21 @@ class GroupsSettings(_Strict):
     )
 
 
+class MonitoringSettings(_Strict):
+    """The scheduled check of the Entra signing certificates (on whenever entra is set)."""
+
+    enabled: bool = True
+    certificate_expiry_days: int = Field(
+        default=30, ge=1, le=365, description="Alarm when fewer days than this are left."
+    )
+    check_every_hours: int = Field(default=12, ge=1, le=24)
+    alarm_topic_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
+        description="SNS topic notified when an alarm fires.",
+    )
+
+
 class IamStatement(_Strict):
     """One Allow statement of the authenticated users' role."""
 
@@ -667,6 +682,7 @@ class EnvironmentConfig(_Strict):
         default_factory=list, max_length=MAX_IDPS_PER_POOL
     )
     identity_pool: IdentityPoolSettings | None = None
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
         min_length=1, max_length=1000
     )
@@ -761,6 +777,13 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                "found a key that is a list or mapping; keys are plain names",
+                key_node.start_mark,
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping",
@@ -853,11 +876,15 @@ def load_config_file(path: Path) -> EnvironmentConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not UTF-8 text (byte {exc.start})"]) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return parse_config(data, path)
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML: {exc}".replace("\n", " ")]) from None
-    return parse_config(data, path)
+    except RecursionError:
+        raise ConfigError(path, ["the document is nested too deeply to be a config"]) from None
 
 
 def load_config(env_name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:

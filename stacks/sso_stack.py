@@ -23,6 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mobile_sso import outputs
@@ -35,6 +36,7 @@ from mobile_sso.config import (
     OAuthFlow,
 )
 from sso_constructs import SsoAppClient, SsoUserPool
+from sso_constructs.certificate_monitor import CertificateExpiryMonitor
 from sso_constructs.entra_saml_application import (
     EntraAssignment,
     EntraCloud,
@@ -132,6 +134,8 @@ class MobileSsoStack(Stack):
                 group_names=config.groups.names,
                 add_to_cognito_groups=config.groups.add_to_cognito_groups,
             )
+        if config.entra and config.monitoring.enabled:
+            self._certificate_monitor()
         self.identity_pool: identitypool.IdentityPool | None = None
         if config.identity_pool is not None:
             self.identity_pool = self._identity_pool(config.identity_pool)
@@ -222,6 +226,22 @@ class MobileSsoStack(Stack):
             )
         )
         return pool
+
+    def _certificate_monitor(self) -> None:
+        monitoring = self.config.monitoring
+        topic = (
+            sns.Topic.from_topic_arn(self, "AlarmTopic", monitoring.alarm_topic_arn)
+            if monitoring.alarm_topic_arn
+            else None
+        )
+        CertificateExpiryMonitor(
+            self,
+            "CertificateMonitor",
+            metadata_urls={name: app.metadata_url for name, app in self.entra_apps.items()},
+            threshold_days=monitoring.certificate_expiry_days,
+            check_every=Duration.hours(monitoring.check_every_hours),
+            alarm_topic=topic,
+        )
 
     def _credentials(self, reference: str) -> secretsmanager.ISecret:
         """The secret named or ARN'd by `reference`, imported once however many tenants use it."""
