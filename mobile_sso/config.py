@@ -488,6 +488,11 @@ class EntraTenant(_Strict):
         description="Accept IdP-initiated sign-in (Entra's My Apps tile). Less safe than "
         "SP-initiated: Cognito cannot tie the response to a request.",
     )
+    idp_initiated_client: str | None = Field(
+        default=None,
+        description="The client Entra's My Apps tile signs in to; needed when several "
+        "clients offer this IdP.",
+    )
     idp_signout: bool = Field(
         default=False,
         description="Send a SAML logout request to Entra on sign-out (fragile with Entra).",
@@ -665,6 +670,30 @@ def _distinct_client_names(clients: list[AppClient]) -> list[AppClient]:
     return clients
 
 
+def _check_idp_initiated_targets(tenants: list[EntraTenant], clients: list[AppClient]) -> None:
+    names = [c.name for c in clients]
+    for tenant in tenants:
+        if tenant.idp_initiated_client is not None and tenant.idp_initiated_client not in names:
+            raise _rule(
+                "idp_initiated_client",
+                f"entra tenant {tenant.idp_name!r}: idp_initiated_client "
+                f"{tenant.idp_initiated_client!r} is not a client; clients: {names}",
+            )
+        if tenant.idp_initiated and tenant.idp_initiated_client is None:
+            offering = [
+                c.name
+                for c in clients
+                if c.identity_providers is None or tenant.idp_name in c.identity_providers
+            ]
+            if len(offering) != 1:
+                raise _rule(
+                    "idp_initiated_client",
+                    f"entra tenant {tenant.idp_name!r} has idp_initiated on and is offered by "
+                    f"clients {offering}: set idp_initiated_client to the one Entra's My Apps "
+                    "tile signs in to",
+                )
+
+
 class EnvironmentConfig(_Strict):
     """One deployment environment: one stack, one user pool."""
 
@@ -710,6 +739,13 @@ class EnvironmentConfig(_Strict):
                     f"configured: {known or 'none (add an entra section)'}",
                 )
             offered = known if client.identity_providers is None else client.identity_providers
+            for tenant in info.data["entra"]:
+                if tenant.idp_initiated_client == client.name and tenant.idp_name not in offered:
+                    raise _rule(
+                        "idp_initiated_client",
+                        f"entra tenant {tenant.idp_name!r} names {client.name!r} as its "
+                        "idp_initiated_client, but that client does not offer it",
+                    )
             if client.allow_cognito_users and idp_initiated & set(offered):
                 raise _rule(
                     "idp_initiated_client",
@@ -717,6 +753,7 @@ class EnvironmentConfig(_Strict):
                     f"{sorted(idp_initiated & set(offered))}, so it may offer only SAML "
                     "providers: drop allow_cognito_users or the IdP",
                 )
+        _check_idp_initiated_targets(info.data["entra"], clients)
         return clients
 
     @field_validator("groups")
@@ -739,6 +776,15 @@ class EnvironmentConfig(_Strict):
                 "users change their own groups",
             )
         return groups
+
+    def idp_initiated_target(self, tenant: EntraTenant) -> AppClient | None:
+        """The client Entra's My Apps tile signs in to, for an IdP-initiated tenant."""
+        if not tenant.idp_initiated:
+            return None
+        name = tenant.idp_initiated_client or next(
+            c.name for c in self.clients if tenant.idp_name in self.client_idp_names(c)
+        )
+        return next(c for c in self.clients if c.name == name)
 
     def client_idp_names(self, client: AppClient) -> list[str]:
         """The Entra identity providers the client offers (default: all)."""

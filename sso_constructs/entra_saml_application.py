@@ -25,6 +25,7 @@ from constructs import Construct
 from sso_constructs.entra_bundle import ENTRA_HANDLER_BUNDLE
 
 RESOURCE_TYPE = "Custom::EntraSamlApplication"
+RELAY_STATE_RESOURCE_TYPE = "Custom::EntraSamlRelayState"
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
@@ -130,6 +131,8 @@ class EntraSamlApplication(Construct):
         self._login = CLOUD_ENDPOINTS[cloud].login
         self._tenant_id = tenant_id
         provider = _provider(self, cloud)
+        self._service_token = provider.provider.service_token
+        self._credentials_arn = credentials.secret_arn
         for function in provider.functions:
             credentials.grant_read(function)
         self.resource = CustomResource(
@@ -159,6 +162,26 @@ class EntraSamlApplication(Construct):
                     if group_membership_claims
                     else {}
                 ),
+            },
+        )
+
+    def set_relay_state(self, relay_state: str) -> CustomResource:
+        """Writes the RelayState Entra sends on IdP-initiated sign-in (My Apps tile).
+
+        A resource of its own, because the value names a Cognito app client, which exists
+        only after this application (client -> IdP -> application).
+        """
+        return CustomResource(
+            self,
+            "RelayState",
+            service_token=self._service_token,
+            resource_type=RELAY_STATE_RESOURCE_TYPE,
+            service_timeout=_SERVICE_TIMEOUT,
+            properties={
+                "TenantId": self._tenant_id,
+                "ServicePrincipalId": self.service_principal_id,
+                "RelayState": relay_state,
+                "CredentialsSecretArn": self._credentials_arn,
             },
         )
 

@@ -134,6 +134,12 @@ class MobileSsoStack(Stack):
                 group_names=config.groups.names,
                 add_to_cognito_groups=config.groups.add_to_cognito_groups,
             )
+        for tenant in config.entra:
+            target = config.idp_initiated_target(tenant)
+            if target is not None:
+                self.entra_apps[tenant.idp_name].set_relay_state(
+                    self._relay_state(target, self.clients[target.name], tenant.idp_name)
+                )
         if config.entra and config.monitoring.enabled:
             self._certificate_monitor()
         self.identity_pool: identitypool.IdentityPool | None = None

@@ -39,13 +39,15 @@ def test_saml_options_are_off_by_default(example_template: Template) -> None:
 
 
 def test_idp_initiated_sign_in_is_opt_in() -> None:
-    template_of(config_with({"idp_initiated": True})).has_resource_properties(
-        IDP, {"ProviderDetails": Match.object_like({"IDPInit": True})}
-    )
+    template_of(
+        config_with({"idp_initiated": True, "idp_initiated_client": "ios"})
+    ).has_resource_properties(IDP, {"ProviderDetails": Match.object_like({"IDPInit": True})})
 
 
 def test_idp_initiated_gives_each_client_its_relay_state() -> None:
-    found = template_of(config_with({"idp_initiated": True})).find_outputs("*")
+    found = template_of(
+        config_with({"idp_initiated": True, "idp_initiated_client": "ios"})
+    ).find_outputs("*")
     relay = found["ClientIosIdpEntraIDRelayState"]["Value"]["Fn::Join"][1]
     assert relay[0] == "identity_provider=EntraID&client_id="
     assert relay[1] == {"Ref": "ClientiosFFD16538"}
@@ -58,12 +60,44 @@ def test_idp_initiated_gives_each_client_its_relay_state() -> None:
 def test_idp_initiated_client_may_not_offer_cognito_users() -> None:
     data = example_data()
     data["entra"][0]["idp_initiated"] = True
+    data["entra"][0]["idp_initiated_client"] = "ios"
     data["clients"][0]["allow_cognito_users"] = True
     with pytest.raises(ConfigError) as caught:
         parse_config(data, "env.yaml")
     assert caught.value.problems == [
         "clients: client 'ios' offers IdP-initiated provider(s) ['EntraID'], so it may offer "
         "only SAML providers: drop allow_cognito_users or the IdP"
+    ]
+
+
+def test_idp_initiated_relay_state_is_written_into_entra() -> None:
+    template = template_of(config_with({"idp_initiated": True, "idp_initiated_client": "ios"}))
+    (relay,) = template.find_resources("Custom::EntraSamlRelayState").values()
+    properties = relay["Properties"]
+    assert properties["ServicePrincipalId"] == {
+        "Fn::GetAtt": ["EntraAppEntraID76D5F058", "ServicePrincipalId"]
+    }
+    assert properties["TenantId"] == "00000000-0000-0000-0000-000000000000"
+    parts = properties["RelayState"]["Fn::Join"][1]
+    assert parts[0] == "identity_provider=EntraID&client_id="
+    assert parts[1] == {"Ref": "ClientiosFFD16538"}
+
+
+def test_no_relay_state_resource_without_idp_initiated(example_template: Template) -> None:
+    example_template.resource_count_is("Custom::EntraSamlRelayState", 0)
+
+
+def test_idp_initiated_needs_a_target_client_when_several_offer_the_idp() -> None:
+    assert problems_for({"idp_initiated": True}) == [
+        "clients: entra tenant 'EntraID' has idp_initiated on and is offered by clients "
+        "['ios', 'android']: set idp_initiated_client to the one Entra's My Apps tile signs in to"
+    ]
+
+
+def test_idp_initiated_client_must_exist() -> None:
+    assert problems_for({"idp_initiated": True, "idp_initiated_client": "web"}) == [
+        "clients: entra tenant 'EntraID': idp_initiated_client 'web' is not a client; "
+        "clients: ['ios', 'android']"
     ]
 
 
@@ -206,7 +240,9 @@ def test_every_option_at_once_passes_cdk_nag_and_cfn_lint(tmp_path: Path) -> Non
     from tests.test_stack import lint_template, synth_to  # noqa: PLC0415
 
     data = example_data()
-    data["entra"][0].update(idp_initiated=True, idp_signout=True, sign_requests=True)
+    data["entra"][0].update(
+        idp_initiated=True, idp_initiated_client="ios", idp_signout=True, sign_requests=True
+    )
     data["domain"] = custom_domain(hosted_zone_id="Z123ABC", hosted_zone_name="example.com")
     data["domain"]["managed_login_version"] = 2
     data["identity_pool"] = identity_pool(role_rules=[{"value": "admins", "role_arn": ROLE}])

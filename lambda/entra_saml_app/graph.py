@@ -43,6 +43,7 @@ APPLICATION_FIELDS = [
 SERVICE_PRINCIPAL_FIELDS = [
     "id", "appId", "displayName", "preferredSingleSignOnMode", "appRoleAssignmentRequired",
     "notes", "preferredTokenSigningKeyThumbprint", "keyCredentials", "appRoles",
+    "samlSingleSignOnSettings",
 ]  # fmt: skip
 PAGE_SIZE = 999
 
@@ -422,6 +423,9 @@ def _service_principal(sp: ServicePrincipal) -> ServicePrincipalState:
         preferred_thumbprint=sp.preferred_token_signing_key_thumbprint,
         signing_keys=tuple(keys.values()),
         app_roles=roles,
+        relay_state=sp.saml_single_sign_on_settings.relay_state
+        if sp.saml_single_sign_on_settings
+        else None,
     )
 
 
@@ -462,6 +466,14 @@ def _service_principal_body(patch: ServicePrincipalPatch) -> ServicePrincipal:
     if "preferred_token_signing_key_thumbprint" in patch:
         thumbprint = patch["preferred_token_signing_key_thumbprint"]
         body.preferred_token_signing_key_thumbprint = thumbprint
+    if "relay_state" in patch:
+        from msgraph.generated.models.saml_single_sign_on_settings import (  # noqa: PLC0415
+            SamlSingleSignOnSettings,
+        )
+
+        settings = SamlSingleSignOnSettings()
+        _set_nullable(settings, "relayState", patch["relay_state"])
+        body.saml_single_sign_on_settings = settings
     return body
 
 

@@ -5,8 +5,17 @@ module speaks the protocol only: it parses the event into `model.Request`, hands
 to `service.SamlAppService`, and answers `{"PhysicalResourceId", "Data"}`, or raises an
 exception whose message is the short, actionable reason CloudFormation shows.
 
-The physical id is the application's object id. `Data` (once complete): ApplicationObjectId,
-AppId, ServicePrincipalId, MetadataUrl, SigningCertificateThumbprint, SigningCertificateExpiry.
+Two resource types arrive here, told apart by the event's ResourceType:
+
+- `Custom::EntraSamlApplication` (and any other type, as earlier versions deployed it): the
+  application. The physical id is the application's object id. `Data` (once complete):
+  ApplicationObjectId, AppId, ServicePrincipalId, MetadataUrl, SigningCertificateThumbprint,
+  SigningCertificateExpiry.
+- `Custom::EntraSamlRelayState`: the relay state Entra sends with IdP-initiated sign-in,
+  written to the service principal's samlSingleSignOnSettings.relayState (Delete clears it).
+  Properties TenantId, ServicePrincipalId, RelayState, CredentialsSecretArn. The physical id
+  is `<ServicePrincipalId>/relay-state`; `Data`: ServicePrincipalId, RelayState. Complete at
+  once: isComplete answers IsComplete without calling anything.
 
 Environment, read at every invocation:
 
@@ -40,9 +49,21 @@ from entra_saml_app.credentials import Credentials, read_credentials
 from entra_saml_app.errors import ProvisioningError, StepFailed, redact
 from entra_saml_app.logs import log, logger
 from entra_saml_app.metadata import HttpsMetadataSource
-from entra_saml_app.model import AppProperties, Request, is_guid
+from entra_saml_app.model import (
+    RELAY_STATE_RESOURCE_TYPE,
+    RelayStateRequest,
+    Request,
+    is_guid,
+    relay_state_target,
+)
 from entra_saml_app.retry import Retrier
-from entra_saml_app.service import GraphPort, MetadataSource, Provisioned, SamlAppService
+from entra_saml_app.service import (
+    GraphPort,
+    MetadataSource,
+    Provisioned,
+    RelayStateService,
+    SamlAppService,
+)
 from entra_saml_app.settings import Settings
 
 Response = dict[str, Any]
@@ -75,6 +96,8 @@ def is_complete(event: Mapping[str, Any], context: Any) -> Response:
 
 def handle_event(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Response:
     logger.setLevel(logging.INFO)
+    if event.get("ResourceType") == RELAY_STATE_RESOURCE_TYPE:
+        return _relay_state_event(event, context, runtime)
     request = Request.parse(event)
     _log_request("onEvent", request)
     props = request.properties
@@ -89,6 +112,8 @@ def handle_event(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Re
 
 def handle_is_complete(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Response:
     logger.setLevel(logging.INFO)
+    if event.get("ResourceType") == RELAY_STATE_RESOURCE_TYPE:
+        return {"IsComplete": True}  # onEvent finished the work; nothing replicates to wait for
     request = Request.parse(event)
     _log_request("isComplete", request)
     if request.request_type == "Delete":
@@ -103,8 +128,8 @@ def handle_is_complete(event: Mapping[str, Any], context: Any, runtime: Runtime)
 
 async def _on_event(request: Request, deadline: float, runtime: Runtime) -> Response:
     props = request.properties
-    credentials = _credentials(props, runtime)
-    with _reasons(props, credentials):
+    credentials = _credentials(props.tenant_id, props.credentials_secret_arn, runtime)
+    with _reasons(props.tenant_id, credentials):
         async with runtime.open_graph(runtime.settings, credentials) as graph:
             service = _service(graph, runtime, deadline)
             if request.request_type == "Delete":
@@ -125,44 +150,87 @@ async def _on_event(request: Request, deadline: float, runtime: Runtime) -> Resp
 
 async def _readiness(request: Request, deadline: float, runtime: Runtime) -> Provisioned | None:
     props = request.properties
-    credentials = _credentials(props, runtime)
-    with _reasons(props, credentials):
+    credentials = _credentials(props.tenant_id, props.credentials_secret_arn, runtime)
+    with _reasons(props.tenant_id, credentials):
         async with runtime.open_graph(runtime.settings, credentials) as graph:
             service = _service(graph, runtime, deadline)
             return await service.readiness(request.owner, str(request.physical_id), props)
 
 
-def _service(graph: GraphPort, runtime: Runtime, deadline: float) -> SamlAppService:
-    settings = runtime.settings
-    retrier = Retrier(
+def _relay_state_event(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Response:
+    if (
+        event.get("RequestType") == "Delete"
+        and relay_state_target(event.get("PhysicalResourceId")) is None
+    ):
+        # The Provider framework's marker for a failed Create: nothing was written.
+        physical_id = event.get("PhysicalResourceId")
+        log("delete skipped", reason="no relay state was set", physical_id=physical_id)
+        return {"PhysicalResourceId": physical_id}
+    request = RelayStateRequest.parse(event)
+    log(
+        "onEvent",
+        resource="relay state",
+        request_type=request.request_type,
+        logical_id=request.logical_id,
+        physical_id=request.physical_id,
+        tenant=request.properties.tenant_id,
+    )
+    return asyncio.run(_on_relay_state(request, _deadline(runtime.settings, context), runtime))
+
+
+async def _on_relay_state(
+    request: RelayStateRequest, deadline: float, runtime: Runtime
+) -> Response:
+    props = request.properties
+    credentials = _credentials(props.tenant_id, props.credentials_secret_arn, runtime)
+    with _reasons(props.tenant_id, credentials):
+        async with runtime.open_graph(runtime.settings, credentials) as graph:
+            service = RelayStateService(
+                graph=graph,
+                retrier=_retrier(runtime.settings, deadline),
+                replication_seconds=runtime.settings.replication_seconds,
+            )
+            if request.request_type == "Delete":
+                # The physical id names the service principal that was written, also when
+                # the properties have moved on to another one.
+                await service.clear(str(relay_state_target(request.physical_id)))
+                return {"PhysicalResourceId": request.physical_id}
+            relay_state = str(props.relay_state)
+            await service.put(props.service_principal_id, relay_state)
+    data = {"ServicePrincipalId": props.service_principal_id, "RelayState": relay_state}
+    return {"PhysicalResourceId": props.physical_id, "Data": data}
+
+
+def _retrier(settings: Settings, deadline: float) -> Retrier:
+    return Retrier(
         deadline=deadline,
         base_seconds=settings.retry_base_seconds,
         max_seconds=settings.retry_max_seconds,
     )
+
+
+def _service(graph: GraphPort, runtime: Runtime, deadline: float) -> SamlAppService:
+    settings = runtime.settings
     return SamlAppService(
         graph=graph,
         metadata=runtime.metadata(settings),
-        retrier=retrier,
+        retrier=_retrier(settings, deadline),
         template_id=settings.template_id,
         login_authority=settings.login_authority,
         replication_seconds=settings.replication_seconds,
     )
 
 
-def _credentials(props: AppProperties, runtime: Runtime) -> Credentials:
-    credentials = runtime.read_credentials(props.credentials_secret_arn)
-    if (
-        is_guid(credentials.tenant_id)
-        and is_guid(props.tenant_id)
-        and (credentials.tenant_id != props.tenant_id)
-    ):
+def _credentials(tenant_id: str, secret_arn: str, runtime: Runtime) -> Credentials:
+    credentials = runtime.read_credentials(secret_arn)
+    if is_guid(credentials.tenant_id) and is_guid(tenant_id) and credentials.tenant_id != tenant_id:
         raise ProvisioningError(
-            f"The credentials secret {props.credentials_secret_arn} is for tenant "
-            f"{credentials.tenant_id} but TenantId is {props.tenant_id}: point "
-            f"CredentialsSecretArn at a secret for tenant {props.tenant_id}."
+            f"The credentials secret {secret_arn} is for tenant "
+            f"{credentials.tenant_id} but TenantId is {tenant_id}: point "
+            f"CredentialsSecretArn at a secret for tenant {tenant_id}."
         )
     return Credentials(
-        tenant_id=props.tenant_id,
+        tenant_id=tenant_id,
         client_id=credentials.client_id,
         client_secret=credentials.client_secret,
         certificate_pem=credentials.certificate_pem,
@@ -170,14 +238,12 @@ def _credentials(props: AppProperties, runtime: Runtime) -> Credentials:
 
 
 @contextmanager
-def _reasons(props: AppProperties, credentials: Credentials) -> Iterator[None]:
+def _reasons(tenant_id: str, credentials: Credentials) -> Iterator[None]:
     """Turn any failure into a reason fit for CloudFormation: short, and free of secrets."""
     try:
         yield
     except StepFailed as failure:
-        raise ProvisioningError(
-            failure.explain(props.tenant_id, credentials.client_id)
-        ) from failure
+        raise ProvisioningError(failure.explain(tenant_id, credentials.client_id)) from failure
     except ProvisioningError:
         raise
     except Exception as exc:

@@ -32,6 +32,9 @@ _DOMAIN = re.compile(r"^(?=.{4,253}$)(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _MARKER_PREFIX = "cognito-entra-sso:"
 
+RELAY_STATE_RESOURCE_TYPE = "Custom::EntraSamlRelayState"
+_RELAY_STATE_SUFFIX = "/relay-state"
+
 
 def is_guid(value: str | None) -> bool:
     return bool(value) and bool(_GUID.match(value or ""))
@@ -255,3 +258,82 @@ def _principal(item: Any) -> Principal:
     if kind not in ("User", "Group"):
         raise PropertyError("Assignments[].PrincipalType", kind, "expected 'User' or 'Group'")
     return Principal(principal_id.lower(), cast(PrincipalType, kind))
+
+
+# -- Custom::EntraSamlRelayState -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayStateProperties:
+    """The relay state Entra sends with IdP-initiated sign-in, for one service principal."""
+
+    tenant_id: str
+    service_principal_id: str
+    relay_state: str | None
+    credentials_secret_arn: str
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], *, require_relay_state: bool) -> RelayStateProperties:
+        relay_state = _optional(raw, "RelayState")
+        if require_relay_state and relay_state is None:
+            raise PropertyError(
+                "RelayState",
+                raw.get("RelayState"),
+                "it is required (delete the resource to clear it)",
+            )
+        return cls(
+            tenant_id=_tenant(raw),
+            service_principal_id=_service_principal_id(raw),
+            relay_state=relay_state,
+            credentials_secret_arn=_secret_arn(raw),
+        )
+
+    @property
+    def physical_id(self) -> str:
+        return relay_state_physical_id(self.service_principal_id)
+
+
+def relay_state_physical_id(service_principal_id: str) -> str:
+    return f"{service_principal_id}{_RELAY_STATE_SUFFIX}"
+
+
+def relay_state_target(physical_id: str | None) -> str | None:
+    """The service principal id a relay-state physical id names, or None for any other id
+    (such as the Provider framework's marker for a failed Create)."""
+    head, _, tail = (physical_id or "").partition("/")
+    return head.lower() if is_guid(head) and f"/{tail}" == _RELAY_STATE_SUFFIX else None
+
+
+@dataclass(frozen=True)
+class RelayStateRequest:
+    request_type: RequestType
+    logical_id: str
+    physical_id: str | None
+    properties: RelayStateProperties
+
+    @classmethod
+    def parse(cls, event: Mapping[str, Any]) -> RelayStateRequest:
+        request_type = event.get("RequestType")
+        if request_type not in ("Create", "Update", "Delete"):
+            raise ProvisioningError(f"Unsupported RequestType {request_type!r}.")
+        raw = event.get("ResourceProperties") or {}
+        return cls(
+            request_type=cast(RequestType, request_type),
+            logical_id=str(event.get("LogicalResourceId", "")),
+            physical_id=event.get("PhysicalResourceId"),
+            properties=RelayStateProperties.parse(
+                raw, require_relay_state=request_type != "Delete"
+            ),
+        )
+
+
+def _service_principal_id(raw: Mapping[str, Any]) -> str:
+    value = _required(raw, "ServicePrincipalId")
+    if not is_guid(value):
+        raise PropertyError(
+            "ServicePrincipalId",
+            value,
+            "expected the service principal's object id GUID "
+            "(the Custom::EntraSamlApplication resource's Data.ServicePrincipalId)",
+        )
+    return value.lower()

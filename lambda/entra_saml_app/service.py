@@ -68,6 +68,9 @@ LIST_ASSIGNMENTS = Step("list user and group assignments", ASSIGNMENT_PERMISSION
 ASSIGN = Step("assign a user or group", ASSIGNMENT_PERMISSION)
 UNASSIGN = Step("remove a user or group assignment", ASSIGNMENT_PERMISSION)
 DELETE = Step("delete the application")
+READ_RELAY_STATE = Step("read the service principal's relay state")
+SET_RELAY_STATE = Step("set the relay state (samlSingleSignOnSettings.relayState)")
+CLEAR_RELAY_STATE = Step("clear the relay state (samlSingleSignOnSettings.relayState)")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class ServicePrincipalState:
     preferred_thumbprint: str | None = None
     signing_keys: tuple[SigningKey, ...] = ()
     app_roles: tuple[AppRole, ...] = ()
+    relay_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ class ServicePrincipalPatch(TypedDict, total=False):
     app_role_assignment_required: bool
     notes: str | None
     preferred_token_signing_key_thumbprint: str
+    relay_state: str | None  # samlSingleSignOnSettings.relayState; None clears it
 
 
 class GraphPort(Protocol):
@@ -605,6 +610,72 @@ class SamlAppService:
             signing_thumbprint=key.thumbprint,
             signing_expiry=key.end,
         )
+
+
+@dataclass
+class RelayStateService:
+    """Converges one service principal's samlSingleSignOnSettings.relayState.
+
+    The relay state is what Entra posts along with an IdP-initiated response (the My Apps
+    tile). It cannot be part of the application's own resource: the value names the Cognito
+    app client, which exists only after the identity provider made from that application.
+    """
+
+    graph: GraphPort
+    retrier: Retrier
+    replication_seconds: float = 300.0
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    async def put(self, service_principal_id: str, relay_state: str) -> None:
+        # The id comes from the application's resource, which completed only once Graph
+        # served the service principal; a replica may still lag behind for a while.
+        fresh_until = self.clock() + self.replication_seconds
+        try:
+            sp = await self.retrier.run(
+                READ_RELAY_STATE,
+                partial(self.graph.get_service_principal, service_principal_id),
+                fresh_until=fresh_until,
+            )
+        except StepFailed as failure:
+            if failure.error.not_found:
+                raise ProvisioningError(
+                    f"Service principal {service_principal_id} does not exist in the tenant: "
+                    "ServicePrincipalId must be the Custom::EntraSamlApplication resource's "
+                    "Data.ServicePrincipalId (Fn::GetAtt), in the same tenant."
+                ) from failure
+            raise
+        if sp.relay_state == relay_state:
+            log("relay state", service_principal_id=service_principal_id, result="unchanged")
+            return
+        await self.retrier.run(
+            SET_RELAY_STATE,
+            partial(self._write, service_principal_id, relay_state),
+            also_retry=lambda error: error.not_found and self.clock() < fresh_until,
+        )
+        log("relay state", service_principal_id=service_principal_id, result="set")
+
+    async def clear(self, service_principal_id: str) -> None:
+        """Clear the relay state; a service principal already gone counts as cleared."""
+        try:
+            sp = await self.retrier.run(
+                READ_RELAY_STATE, partial(self.graph.get_service_principal, service_principal_id)
+            )
+            if not sp.relay_state:
+                log("relay state", service_principal_id=service_principal_id, result="not set")
+                return
+            await self.retrier.run(
+                CLEAR_RELAY_STATE, partial(self._write, service_principal_id, None)
+            )
+        except StepFailed as failure:
+            if not failure.error.not_found:
+                raise
+            log("relay state", service_principal_id=service_principal_id, result="already gone")
+            return
+        log("relay state", service_principal_id=service_principal_id, result="cleared")
+
+    async def _write(self, service_principal_id: str, relay_state: str | None) -> None:
+        patch: ServicePrincipalPatch = {"relay_state": relay_state}
+        await self.graph.update_service_principal(service_principal_id, patch)
 
 
 def _is_ours(app: ApplicationState, owner: Owner) -> bool:

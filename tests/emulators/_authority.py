@@ -489,6 +489,8 @@ class Authority:
                 if record.metadata_stale_fetches > 0:
                     record.metadata_stale_fetches -= 1
                     served = record.metadata_stale
+                elif time.monotonic() < record.metadata_stale_until:
+                    served = record.metadata_stale
                 active = record.certificate(served)
                 if active is not None:
                     certificate = active.issued.cert

@@ -8,6 +8,7 @@ import copy
 import datetime as dt
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,8 @@ class ServicePrincipalRecord:
     # Federation metadata keeps serving `metadata_stale` for this many more fetches.
     metadata_stale_fetches: int = 0
     metadata_stale: str | None = None
+    # ... and until this time.monotonic() instant (time-based metadata lag).
+    metadata_stale_until: float = 0.0
 
     def certificate(self, thumbprint: str | None) -> SigningCertificate | None:
         if not thumbprint:
@@ -138,9 +141,13 @@ class Directory:
     lagging: dict[str, int] = field(default_factory=dict)
     # Objects still lagging that collection queries do not list either.
     hidden_from_lists: set[str] = field(default_factory=set)
+    # Object id -> time.monotonic() instant until which requests by id answer 404.
+    lagging_until: dict[str, float] = field(default_factory=dict)
     replication_lag_requests: int = 0
+    replication_lag_seconds: float = 0.0
     replication_lag_lists: bool = False
     metadata_lag_fetches: int = 0
+    metadata_lag_seconds: float = 0.0
 
     # -- creation ----------------------------------------------------------------------------
 
@@ -150,20 +157,40 @@ class Directory:
             self.lagging[object_id] = self.replication_lag_requests
             if self.replication_lag_lists:
                 self.hidden_from_lists.add(object_id)
+        if self.replication_lag_seconds > 0:
+            self.lagging_until[object_id] = time.monotonic() + self.replication_lag_seconds
+            if self.replication_lag_lists:
+                self.hidden_from_lists.add(object_id)
+
+    def _expire(self, object_id: str) -> bool:
+        """Whether the time-based lag of `object_id` is over (forgetting it once it is)."""
+        until = self.lagging_until.get(object_id)
+        if until is None:
+            return True
+        if time.monotonic() < until:
+            return False
+        del self.lagging_until[object_id]
+        if object_id not in self.lagging:
+            self.hidden_from_lists.discard(object_id)
+        return True
 
     def reached(self, object_id: str) -> bool:
         """Whether a request addressed to `object_id` sees it (and count the request)."""
+        if not self._expire(object_id):
+            return False
         remaining = self.lagging.get(object_id, 0)
         if remaining <= 0:
             return True
         if remaining == 1:
             del self.lagging[object_id]
-            self.hidden_from_lists.discard(object_id)
+            if object_id not in self.lagging_until:
+                self.hidden_from_lists.discard(object_id)
         else:
             self.lagging[object_id] = remaining - 1
         return False
 
     def listed(self, object_id: str) -> bool:
+        self._expire(object_id)
         return object_id not in self.hidden_from_lists
 
     def instantiate(self, display_name: str, *, lag: bool = True) -> tuple[JsonDict, JsonDict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -638,11 +639,15 @@ class GraphApi:
             changes["preferredTokenSigningKeyThumbprint"] = thumbprint.upper()
         _deep_merge(record.data, changes)
         current = record.data.get("preferredTokenSigningKeyThumbprint")
-        if activating and current != previous and self.directory.metadata_lag_fetches > 0:
+        lag_fetches = self.directory.metadata_lag_fetches
+        lag_seconds = self.directory.metadata_lag_seconds
+        if activating and current != previous and (lag_fetches > 0 or lag_seconds > 0):
             # Keep serving what was served before the change, not an intermediate value.
-            if record.metadata_stale_fetches == 0:
+            now = time.monotonic()
+            if record.metadata_stale_fetches == 0 and record.metadata_stale_until <= now:
                 record.metadata_stale = previous
-            record.metadata_stale_fetches = self.directory.metadata_lag_fetches
+            record.metadata_stale_fetches = lag_fetches
+            record.metadata_stale_until = now + lag_seconds if lag_seconds > 0 else 0.0
         return 204, None
 
     def add_token_signing_certificate(self, object_id: str, raw: bytes) -> Result:

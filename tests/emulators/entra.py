@@ -315,19 +315,26 @@ class EntraEmulator:
 
     # -- fault injection ---------------------------------------------------------------------
 
-    def replication_lag(self, requests: int, *, lists: bool = False) -> None:
+    def replication_lag(
+        self, requests: int = 0, *, seconds: float = 0.0, lists: bool = False
+    ) -> None:
         """Each object created from now on answers 404 Request_ResourceNotFound to the first
-        `requests` requests addressed to it by id. With `lists=True` collection queries leave
-        it out too until then. `requests=0` turns the lag off for new objects."""
+        `requests` requests addressed to it by id, and/or to every request by id until
+        `seconds` (real time, time.monotonic(), not `clock`) after its creation. With
+        `lists=True` collection queries leave it out too until then. `requests=0` and
+        `seconds=0` turn the lag off for new objects."""
         with self._lock:
             self._directory.replication_lag_requests = requests
+            self._directory.replication_lag_seconds = seconds
             self._directory.replication_lag_lists = lists
 
-    def metadata_lag(self, fetches: int) -> None:
+    def metadata_lag(self, fetches: int = 0, *, seconds: float = 0.0) -> None:
         """After a signing certificate is activated from now on, the metadata URL keeps serving
-        the previously active one (or the tenant's default one) for `fetches` fetches."""
+        the previously active one (or the tenant's default one) for `fetches` fetches, or,
+        with `seconds`, until that many seconds (real time) after the activation."""
         with self._lock:
             self._directory.metadata_lag_fetches = fetches
+            self._directory.metadata_lag_seconds = seconds
 
     def fail_next(
         self,
@@ -380,10 +387,13 @@ class EntraEmulator:
             self._slows.clear()
             self._drops.clear()
             self._directory.replication_lag_requests = 0
+            self._directory.replication_lag_seconds = 0.0
             self._directory.replication_lag_lists = False
             self._directory.lagging.clear()
+            self._directory.lagging_until.clear()
             self._directory.hidden_from_lists.clear()
             self._directory.metadata_lag_fetches = 0
+            self._directory.metadata_lag_seconds = 0.0
 
     # -- inspection --------------------------------------------------------------------------
 

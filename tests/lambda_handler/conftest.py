@@ -15,6 +15,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from entra_saml_app import handler
 from entra_saml_app.handler import Runtime
+from entra_saml_app.model import RELAY_STATE_RESOURCE_TYPE
 from moto import mock_aws
 
 from tests.emulators import EntraEmulator
@@ -114,6 +115,8 @@ class Provider:
         return event
 
     def _track(self, event: Event, response: Response) -> None:
+        if event.get("ResourceType") == RELAY_STATE_RESOURCE_TYPE:
+            return  # owns no application
         tenant = event["ResourceProperties"]["TenantId"]
         owned = self.live.setdefault(tenant, set())
         physical_id = response.get("PhysicalResourceId")

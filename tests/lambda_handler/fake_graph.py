@@ -167,6 +167,7 @@ class FakeGraph:
             preferred_thumbprint=patch.get(
                 "preferred_token_signing_key_thumbprint", sp.preferred_thumbprint
             ),
+            relay_state=patch.get("relay_state", sp.relay_state),
         )
 
     async def add_token_signing_certificate(
