@@ -24,6 +24,7 @@ Last, the handler's source is scanned for sleeps: every sleep must be the retry 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import operator
 import os
@@ -165,13 +166,23 @@ def scan_sleeps() -> list[tuple[str, int, str, bool]]:
 
 
 def production_backoff_schedule(lag: float, poll: float = 10.0) -> tuple[float, float]:
-    """When the production backoff (1 s doubling, 30 s cap) first retries at or after `lag`
-    s, ignoring request time, against the bound lag * 1.1 + poll."""
-    elapsed, attempt = 0.0, 0
-    while elapsed < lag:
-        elapsed += min(30.0, 1.0 * 2.0**attempt)
-        attempt += 1
-    return elapsed, lag * 1.1 + poll
+    """When the handler's own Retrier, with the production settings (base 1 s, cap 30 s), first
+    sees an object that replicates `lag` s after creation (request time ignored, simulated
+    clock), against the bound lag * 1.1 + poll."""
+    from entra_saml_app.errors import GraphError, Step  # noqa: PLC0415
+    from entra_saml_app.retry import Retrier  # noqa: PLC0415
+
+    from tests.lambda_handler.fake_graph import FakeClock  # noqa: PLC0415
+
+    clock = FakeClock()
+
+    async def read() -> None:
+        if clock.monotonic() < lag:
+            raise GraphError(404, "Request_ResourceNotFound")
+
+    retrier = Retrier(10_000.0, 1.0, 30.0, clock=clock.monotonic, sleep=clock.sleep)
+    asyncio.run(retrier.run(Step("read"), read, fresh_until=10_000.0))
+    return clock.monotonic(), lag * 1.1 + poll
 
 
 def main() -> int:
@@ -198,7 +209,7 @@ def main() -> int:
             PRODUCTION_BACKOFF,
         )
 
-    print("\nProduction backoff vs the bound with the production poll (10 s), computed:")
+    print("\nThe handler's Retrier (production settings) vs the bound, poll 10 s, simulated clock:")
     print(f"{'L s':>5} {'first retry >= L':>16} {'bound L*1.1+10':>15} {'verdict':>7}")
     for lag in (5.0, 8.0, 16.0, 32.0, 62.0, 120.0, 300.0):
         retry_at, bound = production_backoff_schedule(lag)

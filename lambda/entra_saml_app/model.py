@@ -104,7 +104,10 @@ class Owner:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(f"{self.stack_id}|{self.logical_id}".encode()).hexdigest()[:40]
+        # The stack's ARN without its trailing UUID: a stack deleted after a crashed first
+        # Create and deployed again under the same name finds (and adopts) what it left.
+        stable = self.stack_id.rsplit("/", 1)[0] if self.stack_id.count("/") >= 2 else self.stack_id
+        return hashlib.sha256(f"{stable}|{self.logical_id}".encode()).hexdigest()[:40]
 
     @property
     def tag(self) -> str:

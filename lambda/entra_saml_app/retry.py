@@ -47,7 +47,8 @@ class Retrier:
             try:
                 return await call()
             except GraphError as error:
-                delay = self._delay(error, attempt, fresh_until, also_retry)
+                waited = self.clock() - started
+                delay = self._delay(error, attempt, waited, fresh_until, also_retry)
                 if delay is None:
                     raise StepFailed(step, error) from error
                 if self.clock() + delay > self.deadline:
@@ -67,6 +68,7 @@ class Retrier:
         self,
         error: GraphError,
         attempt: int,
+        waited: float,
         fresh_until: float | None,
         also_retry: Callable[[GraphError], bool] | None,
     ) -> float | None:
@@ -78,6 +80,11 @@ class Retrier:
             and fresh_until is not None
             and self.clock() < fresh_until
         )
-        if error.transient or replicating or (also_retry is not None and also_retry(error)):
+        if replicating:
+            # Waiting out replication: each pause at most a tenth of the time waited so far,
+            # so the object is seen within ~10% of the moment it replicated (a doubling
+            # backoff could overshoot by almost half of it).
+            return min(self.max_seconds, max(self.base_seconds, 0.1 * waited))
+        if error.transient or (also_retry is not None and also_retry(error)):
             return min(self.max_seconds, self.base_seconds * 2.0**attempt)
         return None

@@ -88,3 +88,18 @@ def test_gives_up_when_the_next_wait_would_pass_the_deadline() -> None:
 
     assert clock.slept == [30]
     assert failure.value.gave_up_after == 30
+
+
+def test_waiting_for_replication_pauses_at_most_a_tenth_of_the_time_waited() -> None:
+    clock = FakeClock()
+    missing = GraphError(404, "Request_ResourceNotFound")
+    patient = Retrier(1000.0, 1.0, 30.0, clock=clock.monotonic, sleep=clock.sleep)
+
+    asyncio.run(patient.run(STEP, failing(*[missing] * 40), fresh_until=1000.0))
+
+    waited = 0.0
+    for pause in clock.slept:
+        assert pause <= max(1.0, 0.1 * waited) + 1e-9
+        waited += pause
+    assert clock.slept[:10] == [1.0] * 10  # the first ten seconds: the base pause
+    assert clock.slept[-1] > 1.0  # then it grows with the wait
