@@ -14,14 +14,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 REPO = Path(__file__).resolve().parent.parent
 # Built bundles, keyed by content; MOBILE_SSO_BUNDLE_CACHE points elsewhere (benchmarks).
@@ -125,6 +127,35 @@ class PythonBundle:
                 if stale != folder:
                     shutil.rmtree(stale, ignore_errors=True)
         return folder
+
+    def function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        timeout: Duration,
+        memory_size: int = 256,
+        environment: Mapping[str, str] | None = None,
+    ) -> lambda_.Function:
+        """A function running this bundle, x86_64 (the bundle's platform), with its own log
+        group `<construct_id>Logs` kept one month."""
+        return lambda_.Function(
+            scope,
+            construct_id,
+            runtime=self.runtime,
+            architecture=lambda_.Architecture.X86_64,
+            code=self.code(),
+            handler=handler,
+            timeout=timeout,
+            memory_size=memory_size,
+            environment=dict(environment or {}),
+            log_group=logs.LogGroup(
+                scope, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH
+            ),
+            description=description,
+        )
 
     def code(self) -> lambda_.Code:
         """Lambda code built locally; the asset hash is the content key."""

@@ -10,8 +10,6 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -49,20 +47,15 @@ class CertificateExpiryMonitor(Construct):
         super().__init__(scope, construct_id)
         if not 1 <= threshold_days <= 365:
             raise ValueError(f"threshold_days must be 1-365, got {threshold_days}")
-        self.function = lambda_.Function(
+        self.function = CERT_CHECK_BUNDLE.function(
             self,
             "Function",
-            runtime=CERT_CHECK_BUNDLE.runtime,
-            architecture=lambda_.Architecture.X86_64,
-            code=CERT_CHECK_BUNDLE.code(),
             handler="cert_expiry_check.handler.handler",
             timeout=Duration.minutes(1),
-            memory_size=256,
             environment={
                 "METADATA_URLS": Stack.of(self).to_json_string(dict(metadata_urls)),
                 "METRIC_NAMESPACE": NAMESPACE,
             },
-            log_group=logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH),
             description="Publishes the days until each Entra SAML signing certificate expires",
         )
         self.function.add_to_role_policy(

@@ -257,7 +257,6 @@ class _EntraProvider(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cloud: EntraCloud) -> None:
         super().__init__(scope, construct_id)
         endpoints = CLOUD_ENDPOINTS[cloud]
-        code = ENTRA_HANDLER_BUNDLE.code()
         environment = {
             "ENTRA_GRAPH_ENDPOINT": endpoints.graph,
             "ENTRA_LOGIN_AUTHORITY": endpoints.login,
@@ -265,19 +264,13 @@ class _EntraProvider(Construct):
             "ENTRA_DEADLINE_SECONDS": str(_HANDLER_DEADLINE_SECONDS),
         }
         functions = {
-            name: lambda_.Function(
+            name: ENTRA_HANDLER_BUNDLE.function(
                 self,
                 name,
-                runtime=ENTRA_HANDLER_BUNDLE.runtime,
-                architecture=lambda_.Architecture.X86_64,
-                code=code,
                 handler=f"entra_saml_app.handler.{entry}",
                 timeout=_HANDLER_TIMEOUT,
                 memory_size=1024,
                 environment=environment,
-                log_group=logs.LogGroup(
-                    self, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH
-                ),
                 description=f"Entra SAML application custom resource: {entry}",
             )
             for name, entry in (("OnEvent", "on_event"), ("IsComplete", "is_complete"))

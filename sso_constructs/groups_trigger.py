@@ -7,8 +7,6 @@ from collections.abc import Mapping
 
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from sso_constructs.bundling import REPO, PythonBundle
@@ -62,17 +60,12 @@ class GroupsTokenTrigger(Construct):
         }
         if group_names:
             environment["GROUP_NAMES"] = json.dumps(dict(group_names), sort_keys=True)
-        self.function = lambda_.Function(
+        self.function = PRE_TOKEN_BUNDLE.function(
             self,
             "Function",
-            runtime=PRE_TOKEN_BUNDLE.runtime,
-            architecture=lambda_.Architecture.X86_64,
-            code=PRE_TOKEN_BUNDLE.code(),
             handler="pre_token_groups.handler.handler",
             timeout=Duration.seconds(5),
-            memory_size=256,
             environment=environment,
-            log_group=logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH),
             description="Puts Entra ID groups into Cognito ID and access tokens",
         )
         user_pool.add_trigger(
