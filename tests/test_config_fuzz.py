@@ -357,6 +357,8 @@ ERROR_CASES: list[tuple[str, Any]] = [
     ("entra[0].retain_on_delete", "maybe"),
     ("entra[0].notes", 5),
     ("entra[0].idp_initiated", "sometimes"),
+    ("entra[0].idp_initiated", True),
+    ("entra[0].idp_initiated_client", "web"),
     ("entra[0].sign_requests", "maybe"),
     ("entra", [{"tenant_id": GUID, "credentials_secret": "s", "idp_name": "Contoso"},
                {"tenant_id": GUID, "credentials_secret": "s", "idp_name": "contoso"}]),
