@@ -550,7 +550,7 @@ def test_identity_provider_missing_from_the_pool_is_an_idp_error(deployment: Dep
 def test_idp_initiated_sign_in_off_in_cognito_but_on_in_the_config_names_the_relay_state_error(
     deployment: Deployment,
 ) -> None:
-    config = config_file(deployment.tmp, idp_initiated=True)
+    config = config_file(deployment.tmp, idp_initiated=True, idp_initiated_client="ios")
 
     outcome = doctor(deployment, "--config", str(config))
 
