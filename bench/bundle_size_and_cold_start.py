@@ -57,7 +57,11 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from sso_constructs.entra_bundle import ENTRA_HANDLER_BUNDLE  # noqa: E402
-from tests.bundle.test_bundle_runs import BOTO3_STAND_IN, REGION, SECRET_ARN, event  # noqa: E402
+from tests.bundle.test_bundle_runs import (  # noqa: E402
+    BOTO3_STAND_IN,
+    event,
+    lambda_environment,
+)
 from tests.emulators import EntraEmulator  # noqa: E402
 from tests.emulators._http import HttpRequest, HttpResponse  # noqa: E402
 from tests.emulators.entra import Server  # noqa: E402
@@ -322,21 +326,7 @@ def cold_create(bundle: Bundle, runtime_dir: Path, *, probe: bool) -> tuple[Run,
     with emulator:
         user_id = emulator.add_user("Bench User")
         create = event("Create", emulator, user_id)
-        secret = {
-            "tenantId": emulator.tenant_id,
-            "clientId": emulator.client_id,
-            "clientSecret": emulator.client_secret,
-        }
-        env = {
-            "ENTRA_GRAPH_ENDPOINT": emulator.graph_base_url,
-            "ENTRA_LOGIN_AUTHORITY": emulator.authority_url,
-            "SSL_CERT_FILE": str(emulator.ca_bundle),
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle),
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "TEST_SECRET_ARN": SECRET_ARN,
-            "TEST_SECRET_JSON": json.dumps(secret),
-        }
+        env = lambda_environment(emulator)
         command = [
             interpreter,
             "-I",

@@ -19,10 +19,12 @@ from urllib.parse import quote
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
+
+from tests.emulators._pki import Issued, PrivateKey, make_self_signed_rsa
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 TENANT_ID = "57bcdcef-15e9-45a8-9b6b-62efcb7036ba"
@@ -42,24 +44,8 @@ MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 
 
-@dataclass(frozen=True)
-class Signer:
-    """An RSA key and its self-signed certificate, as Entra's SAML signing certificates are."""
-
-    key: rsa.RSAPrivateKey
-    certificate: x509.Certificate
-
-    @property
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
+# An RSA key and its self-signed certificate, as Entra's SAML signing certificates are.
+Signer = Issued
 
 
 def make_key() -> rsa.RSAPrivateKey:
@@ -67,25 +53,17 @@ def make_key() -> rsa.RSAPrivateKey:
 
 
 def make_signer(
-    key: rsa.RSAPrivateKey,
+    key: PrivateKey,
     *,
     not_before: dt.datetime = NOW - dt.timedelta(days=365),
     not_after: dt.datetime = NOW + dt.timedelta(days=2 * 365),
 ) -> Signer:
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("Entra signs SAML with RSA keys")
     name = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, "Microsoft Azure Federated SSO Certificate")]
     )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
-    )
-    return Signer(key, certificate)
+    return make_self_signed_rsa(name, not_before, not_after, key=key)
 
 
 def _default(namespace: str) -> Any:

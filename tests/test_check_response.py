@@ -66,7 +66,7 @@ def keys() -> Keys:
 @pytest.fixture(scope="module")
 def metadata(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("metadata") / "metadata.xml"
-    path.write_bytes(metadata_xml([keys.signer.certificate]))
+    path.write_bytes(metadata_xml([keys.signer.cert]))
     return path
 
 
@@ -546,7 +546,7 @@ def test_real_entra_metadata_is_reported_expired(tmp_path: Path, keys: Keys) -> 
 def test_expired_signing_certificate_is_a_metadata_error(tmp_path: Path, keys: Keys) -> None:
     expired = make_signer(keys.signer.key, not_after=NOW - dt.timedelta(days=1))
     stale = tmp_path / "stale.xml"
-    stale.write_bytes(metadata_xml([expired.certificate]))
+    stale.write_bytes(metadata_xml([expired.cert]))
 
     outcome = check_text(tmp_path, to_base64(build_response(GOOD, expired)), stale)
 
@@ -556,7 +556,7 @@ def test_expired_signing_certificate_is_a_metadata_error(tmp_path: Path, keys: K
 def test_certificate_expiring_within_30_days_is_a_warning(tmp_path: Path, keys: Keys) -> None:
     expiring = make_signer(keys.signer.key, not_after=NOW + dt.timedelta(days=10))
     soon = tmp_path / "soon.xml"
-    soon.write_bytes(metadata_xml([expiring.certificate]))
+    soon.write_bytes(metadata_xml([expiring.cert]))
 
     outcome = check_text(tmp_path, to_base64(build_response(GOOD, expiring)), soon)
 

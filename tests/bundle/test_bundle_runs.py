@@ -41,6 +41,26 @@ def client(service, region_name=None, **_):
 """
 
 
+def lambda_environment(emulator: EntraEmulator) -> dict[str, str]:
+    """What the construct and the Lambda runtime would set, aimed at `emulator`, plus the
+    deployer secret the boto3 stand-in serves."""
+    secret = {
+        "tenantId": emulator.tenant_id,
+        "clientId": emulator.client_id,
+        "clientSecret": emulator.client_secret,
+    }
+    return {
+        "ENTRA_GRAPH_ENDPOINT": emulator.graph_base_url,
+        "ENTRA_LOGIN_AUTHORITY": emulator.authority_url,
+        "SSL_CERT_FILE": str(emulator.ca_bundle),
+        "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle),
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "TEST_SECRET_ARN": SECRET_ARN,
+        "TEST_SECRET_JSON": json.dumps(secret),
+    }
+
+
 class BundledLambda:
     """The bundled handler in its own process, kept warm across calls like a Lambda."""
 
@@ -96,22 +116,7 @@ def bundled(bundle: Path, tmp_path: Path) -> Iterator[tuple[BundledLambda, Entra
     (runtime_dir / "boto3").mkdir(parents=True)
     (runtime_dir / "boto3" / "__init__.py").write_text(BOTO3_STAND_IN)
     with EntraEmulator() as emulator:
-        secret = {
-            "tenantId": emulator.tenant_id,
-            "clientId": emulator.client_id,
-            "clientSecret": emulator.client_secret,
-        }
-        env = {
-            "ENTRA_GRAPH_ENDPOINT": emulator.graph_base_url,
-            "ENTRA_LOGIN_AUTHORITY": emulator.authority_url,
-            "SSL_CERT_FILE": str(emulator.ca_bundle),
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle),
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "TEST_SECRET_ARN": SECRET_ARN,
-            "TEST_SECRET_JSON": json.dumps(secret),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+        env = {**lambda_environment(emulator), "PYTHONDONTWRITEBYTECODE": "1"}
         running = BundledLambda(bundle, runtime_dir, env)
         try:
             yield running, emulator

@@ -129,10 +129,14 @@ def make_server_cert(ca: Issued, now: dt.datetime) -> Issued:
 
 
 def make_self_signed_rsa(
-    subject: x509.Name, not_before: dt.datetime, not_after: dt.datetime
+    subject: x509.Name,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    key: rsa.RSAPrivateKey | None = None,
 ) -> Issued:
-    """A self-signed RSA-2048 certificate, like Entra's SAML signing certificates."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A self-signed RSA-2048 certificate, like Entra's SAML signing certificates (a new key
+    unless `key` is given)."""
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
