@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import quoteattr
@@ -475,7 +475,7 @@ class Authority:
             return _error_page(400, 90002, f"Tenant '{tenant}' not found.")
         directory = self.directory
         with directory.lock:
-            certificate = self.tenant_certificate.cert
+            served: tuple[str, ...] = ()
             if app_id is not None:
                 record = directory.sp_for_app(app_id) if is_guid(app_id) else None
                 if record is None:
@@ -485,16 +485,15 @@ class Authority:
                         f"Application with identifier '{app_id}' was not found in the directory "
                         f"'{tenant}'.",
                     )
-                served = record.data.get("preferredTokenSigningKeyThumbprint")
+                served = record.published_der()
                 if record.metadata_stale_fetches > 0:
                     record.metadata_stale_fetches -= 1
                     served = record.metadata_stale
                 elif time.monotonic() < record.metadata_stale_until:
                     served = record.metadata_stale
-                active = record.certificate(served)
-                if active is not None:
-                    certificate = active.issued.cert
-        document = build_metadata(directory.tenant_id, self.url, der_base64(certificate))
+        # An app without a signing certificate of its own is served the tenant's default one.
+        listed = served or (der_base64(self.tenant_certificate.cert),)
+        document = build_metadata(directory.tenant_id, self.url, listed)
         return HttpResponse(200, document, {"Content-Type": "application/xml; charset=utf-8"})
 
 
@@ -520,12 +519,17 @@ def _unknown_tenant(tenant: str) -> TokenError:
     )
 
 
-def build_metadata(tenant_id: str, authority_url: str, certificate_b64: str) -> bytes:
-    """An app federation metadata document shaped like Entra's (unsigned)."""
-    key_info = (
+def build_metadata(
+    tenant_id: str, authority_url: str, certificate_b64: str | Sequence[str]
+) -> bytes:
+    """An app federation metadata document shaped like Entra's (unsigned), with one signing
+    KeyDescriptor per certificate in each role."""
+    listed = [certificate_b64] if isinstance(certificate_b64, str) else list(certificate_b64)
+    key_info = "".join(
         '<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#">'
-        f"<X509Data><X509Certificate>{certificate_b64}</X509Certificate></X509Data>"
+        f"<X509Data><X509Certificate>{certificate}</X509Certificate></X509Data>"
         "</KeyInfo></KeyDescriptor>"
+        for certificate in listed
     )
     wsfed = f"{authority_url}/{tenant_id}/wsfed"
     saml2 = f"{authority_url}/{tenant_id}/saml2"

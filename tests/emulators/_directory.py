@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._pki import Issued
+from ._pki import Issued, der_base64
 
 JsonDict = dict[str, Any]
 
@@ -102,9 +102,10 @@ class ServicePrincipalRecord:
     data: JsonDict
     certificates: list[SigningCertificate] = field(default_factory=list)
     assignments: dict[str, JsonDict] = field(default_factory=dict)
-    # Federation metadata keeps serving `metadata_stale` for this many more fetches.
+    # Federation metadata keeps serving `metadata_stale` (the signing certificates it listed,
+    # base64 DER) for this many more fetches; () stands for the tenant's default certificate.
     metadata_stale_fetches: int = 0
-    metadata_stale: str | None = None
+    metadata_stale: tuple[str, ...] = ()
     # ... and until this time.monotonic() instant (time-based metadata lag).
     metadata_stale_until: float = 0.0
 
@@ -115,6 +116,27 @@ class ServicePrincipalRecord:
             if cert.thumbprint == thumbprint.upper():
                 return cert
         return None
+
+    def published(self) -> tuple[SigningCertificate, ...]:
+        """The signing certificates the app federation metadata lists: all of them, active
+        or not (Entra publishes inactive ones by design: MicrosoftDocs/azure-docs#111432),
+        the active one first."""
+        active = (self.data.get("preferredTokenSigningKeyThumbprint") or "").upper()
+        return tuple(sorted(self.certificates, key=lambda cert: cert.thumbprint != active))
+
+    def published_der(self) -> tuple[str, ...]:
+        return tuple(der_base64(cert.issued.cert) for cert in self.published())
+
+    def metadata_changed(self, before: tuple[str, ...], fetches: int, seconds: float) -> None:
+        """With a metadata lag configured, keep serving `before` (what was listed before
+        this change, or before the first change of a burst) for a while."""
+        if self.published_der() == before or (fetches <= 0 and seconds <= 0):
+            return
+        now = time.monotonic()
+        if self.metadata_stale_fetches == 0 and self.metadata_stale_until <= now:
+            self.metadata_stale = before
+        self.metadata_stale_fetches = fetches
+        self.metadata_stale_until = now + seconds if seconds > 0 else 0.0
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -618,13 +617,11 @@ class GraphApi:
         for prop in changes:
             if prop in SERVICE_PRINCIPAL_READ_ONLY:
                 raise read_only(prop)
-        if "passwordCredentials" in changes:
-            raise bad_request("New password credentials must be generated using service actions.")
-        if "keyCredentials" in changes:
-            raise bad_request(
-                "The emulator does not model uploading keyCredentials; use "
-                "addTokenSigningCertificate."
-            )
+        before = record.published_der()
+        if "passwordCredentials" in changes or "keyCredentials" in changes:
+            removed = _removed_certificates(record, changes)
+        else:
+            removed = []
         mode = changes.get("preferredSingleSignOnMode", "saml")
         if mode is not None and mode not in SSO_MODES:
             raise invalid_value("preferredSingleSignOnMode", "ServicePrincipal")
@@ -634,20 +631,23 @@ class GraphApi:
             raise invalid_value("preferredTokenSigningKeyThumbprint", "ServicePrincipal")
         if "displayName" in changes and not (changes["displayName"] or "").strip():
             raise invalid_value("displayName", "ServicePrincipal")
-        previous = record.data.get("preferredTokenSigningKeyThumbprint")
         if activating and thumbprint is not None:
             changes["preferredTokenSigningKeyThumbprint"] = thumbprint.upper()
+        if removed:
+            kept = {cert.sign_key_id for cert in record.certificates if cert not in removed}
+            record.data["keyCredentials"] = [
+                k for k in record.data["keyCredentials"] if k["keyId"] not in _key_ids(removed)
+            ]
+            record.data["passwordCredentials"] = [
+                c for c in record.data["passwordCredentials"] if c["keyId"] in kept
+            ]
+            record.certificates = [cert for cert in record.certificates if cert not in removed]
+        changes.pop("keyCredentials", None)
+        changes.pop("passwordCredentials", None)
         _deep_merge(record.data, changes)
-        current = record.data.get("preferredTokenSigningKeyThumbprint")
-        lag_fetches = self.directory.metadata_lag_fetches
-        lag_seconds = self.directory.metadata_lag_seconds
-        if activating and current != previous and (lag_fetches > 0 or lag_seconds > 0):
-            # Keep serving what was served before the change, not an intermediate value.
-            now = time.monotonic()
-            if record.metadata_stale_fetches == 0 and record.metadata_stale_until <= now:
-                record.metadata_stale = previous
-            record.metadata_stale_fetches = lag_fetches
-            record.metadata_stale_until = now + lag_seconds if lag_seconds > 0 else 0.0
+        record.metadata_changed(
+            before, self.directory.metadata_lag_fetches, self.directory.metadata_lag_seconds
+        )
         return 204, None
 
     def add_token_signing_certificate(self, object_id: str, raw: bytes) -> Result:
@@ -669,6 +669,7 @@ class GraphApi:
         if end <= now or end - now > MAX_CERT_LIFETIME:
             raise invalid_value("endDateTime", "SelfSignedCertificate")
         issued = make_self_signed_rsa(subject, now, end)
+        before = record.published_der()
         cert = SigningCertificate(
             issued=issued,
             display_name=display_name,
@@ -711,6 +712,9 @@ class GraphApi:
                 "secretText": None,
                 "startDateTime": graph_time(now),
             }
+        )
+        record.metadata_changed(
+            before, self.directory.metadata_lag_fetches, self.directory.metadata_lag_seconds
         )
         return 200, {
             "@odata.context": CONTEXT + "microsoft.graph.selfSignedCertificate",
@@ -811,3 +815,57 @@ class GraphApi:
         if principal is None or principal.kind != wanted:
             raise not_found(object_id)
         return 200, self._entity(principal.data, f"{kind}/$entity")
+
+
+# -- removing signing certificates (PATCH keyCredentials + passwordCredentials) -------------
+
+
+def _key_ids(certificates: Iterable[SigningCertificate]) -> set[str]:
+    return {key for cert in certificates for key in (cert.verify_key_id, cert.sign_key_id)}
+
+
+def _removed_certificates(
+    record: ServicePrincipalRecord, changes: JsonDict
+) -> list[SigningCertificate]:
+    """The signing certificates a PATCH of the credential collections leaves out.
+
+    How SAML signing certificates are deleted (removeKey needs a proof signed with the
+    certificate's private key, which only Entra holds): send both collections without the
+    old certificate's Sign and Verify keys and its password (msgraph discussion #94). The
+    emulator accepts only that: existing keyIds, both collections together, whole
+    certificates, never the active one."""
+    if "keyCredentials" not in changes or "passwordCredentials" not in changes:
+        raise bad_request(
+            "The emulator removes a SAML signing certificate only with keyCredentials and "
+            "passwordCredentials in one PATCH (its Sign/Verify keys and its password)."
+        )
+    keys, passwords = changes["keyCredentials"], changes["passwordCredentials"]
+    if not isinstance(keys, list) or not isinstance(passwords, list):
+        raise invalid_value("keyCredentials", "ServicePrincipal")
+    key_ids = {str(k.get("keyId")) for k in keys if isinstance(k, dict)}
+    password_ids = {str(c.get("keyId")) for c in passwords if isinstance(c, dict)}
+    known = _key_ids(record.certificates)
+    if not key_ids <= known:
+        raise bad_request(
+            "The emulator does not model uploading keyCredentials; use addTokenSigningCertificate."
+        )
+    if not password_ids <= {cert.sign_key_id for cert in record.certificates}:
+        raise bad_request("New password credentials must be generated using service actions.")
+    removed: list[SigningCertificate] = []
+    for cert in record.certificates:
+        kept = {cert.verify_key_id, cert.sign_key_id} & key_ids
+        if kept and (kept != {cert.verify_key_id, cert.sign_key_id}):
+            raise bad_request(f"Certificate {cert.thumbprint} would lose only one of its keys.")
+        if bool(kept) != (cert.sign_key_id in password_ids):
+            raise bad_request(
+                f"Certificate {cert.thumbprint}: keep or remove its keyCredentials and its "
+                "passwordCredential together."
+            )
+        if not kept:
+            removed.append(cert)
+    active = record.data.get("preferredTokenSigningKeyThumbprint")
+    if any(cert.thumbprint == active for cert in removed):
+        raise bad_request(
+            "The active signing certificate cannot be removed; activate another one first."
+        )
+    return removed
