@@ -510,8 +510,13 @@ class SamlAppService:
         self, target: _Target, sp: ServicePrincipalState, props: AppProperties
     ) -> SigningKey:
         now = self.now()
-        active = _active_key(sp, now, margin=RENEW_BEFORE)
+        # Any unexpired active certificate stays, whoever activated it: activating a new one
+        # here would break sign-in until Cognito's metadata cache (up to 6 hours) caught up,
+        # and would undo `mobile-sso rotate-certificate`. Renewal is that command's job.
+        active = _active_key(sp, now, margin=timedelta(0))
         if active is not None:
+            if active.end - now <= RENEW_BEFORE:
+                warn("certificate expires soon", thumbprint=active.thumbprint, expires=active.end)
             return active
         # A key added by a run that stopped before activating it is reused, not doubled.
         key = _newest_usable_key(sp, now) or await self._add_certificate(target, sp, props, now)

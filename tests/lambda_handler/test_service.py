@@ -10,7 +10,11 @@ import pytest
 from entra_saml_app.errors import GraphError, ProvisioningError, StepFailed
 from entra_saml_app.model import AppProperties, Owner
 from entra_saml_app.retry import Retrier
-from entra_saml_app.service import DEFAULT_ACCESS_ROLE_ID, SamlAppService
+from entra_saml_app.service import (
+    DEFAULT_ACCESS_ROLE_ID,
+    SamlAppService,
+    ServicePrincipalPatch,
+)
 
 from tests.lambda_handler.fake_graph import USER_ROLE, FakeClock, FakeGraph, FakeMetadata
 
@@ -114,18 +118,74 @@ def test_signing_key_added_by_an_interrupted_run_is_activated_not_doubled(
     assert len(fake.sp_of(object_id).signing_keys) == 1
 
 
-def test_update_replaces_a_signing_certificate_that_expires_within_30_days(
+def test_update_keeps_an_active_certificate_that_expires_within_30_days(
+    service: SamlAppService, fake: FakeGraph, clock: FakeClock
+) -> None:
+    # Activating a fresh one here would fail sign-ins until Cognito's metadata cache (up to
+    # 6 hours) caught up; `mobile-sso rotate-certificate` renews without that gap.
+    first = asyncio.run(service.create(OWNER, PROPS))
+    clock.seconds += (first.signing_expiry - clock.now() - timedelta(days=20)).total_seconds()
+    fake.writes.clear()
+
+    again = asyncio.run(
+        service.update(OWNER, first.application_object_id, PROPS, PROPS, PROPS.tenant_id)
+    )
+
+    assert again.signing_thumbprint == first.signing_thumbprint
+    assert fake.writes == []
+
+
+def test_update_keeps_a_certificate_that_rotation_activated_and_never_reactivates_the_old(
     service: SamlAppService, fake: FakeGraph, clock: FakeClock
 ) -> None:
     first = asyncio.run(service.create(OWNER, PROPS))
-    clock.seconds += (first.signing_expiry - clock.now() - timedelta(days=20)).total_seconds()
+    sp_id = fake.sp_of(first.application_object_id).object_id
+    rotated = asyncio.run(
+        fake.add_token_signing_certificate(sp_id, "CN=x", clock.now() + timedelta(days=900))
+    )
+    patch: ServicePrincipalPatch = {"preferred_token_signing_key_thumbprint": rotated.thumbprint}
+    asyncio.run(fake.update_service_principal(sp_id, patch))
+    fake.writes.clear()
+
+    again = asyncio.run(
+        service.update(OWNER, first.application_object_id, PROPS, PROPS, PROPS.tenant_id)
+    )
+
+    assert again.signing_thumbprint == rotated.thumbprint
+    assert fake.sp_of(first.application_object_id).preferred_thumbprint == rotated.thumbprint
+    assert fake.writes == []
+
+
+def test_update_leaves_a_certificate_waiting_in_a_rotation_inactive(
+    service: SamlAppService, fake: FakeGraph, clock: FakeClock
+) -> None:
+    first = asyncio.run(service.create(OWNER, PROPS))
+    sp_id = fake.sp_of(first.application_object_id).object_id
+    asyncio.run(
+        fake.add_token_signing_certificate(sp_id, "CN=x", clock.now() + timedelta(days=1200))
+    )
+    clock.seconds += (first.signing_expiry - clock.now() - timedelta(days=5)).total_seconds()
+
+    again = asyncio.run(
+        service.update(OWNER, first.application_object_id, PROPS, PROPS, PROPS.tenant_id)
+    )
+
+    assert again.signing_thumbprint == first.signing_thumbprint
+    assert fake.sp_of(first.application_object_id).preferred_thumbprint == first.signing_thumbprint
+
+
+def test_update_activates_a_new_certificate_once_the_active_one_has_expired(
+    service: SamlAppService, fake: FakeGraph, clock: FakeClock
+) -> None:
+    first = asyncio.run(service.create(OWNER, PROPS))
+    clock.seconds += (first.signing_expiry - clock.now() + timedelta(days=1)).total_seconds()
 
     renewed = asyncio.run(
         service.update(OWNER, first.application_object_id, PROPS, PROPS, PROPS.tenant_id)
     )
 
     assert renewed.signing_thumbprint != first.signing_thumbprint
-    assert renewed.signing_expiry > first.signing_expiry
+    assert renewed.signing_expiry > clock.now()
 
 
 def test_no_op_update_writes_nothing(service: SamlAppService, fake: FakeGraph) -> None:
