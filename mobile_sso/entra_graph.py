@@ -12,12 +12,16 @@ override them (the names the custom resource reads), and `REQUESTS_CA_BUNDLE` or
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlparse
@@ -472,6 +476,244 @@ def open_reader(
     try:
         with httpx.Client(verify=endpoints.tls(), timeout=HTTP_TIMEOUT_SECONDS) as http:
             yield HttpGraphReader(
+                http,
+                endpoints,
+                credential,
+                tenant_id,
+                ask_for_tenant=source is CredentialSource.DEFAULT,
+            )
+    finally:
+        close = getattr(credential, "close", None)
+        if callable(close):
+            close()
+
+
+# --- signing certificates: what `mobile-sso rotate-certificate` reads and writes -------
+
+
+@dataclass(frozen=True)
+class SigningCertificate:
+    """One token signing certificate of an enterprise application (its Sign and Verify
+    keyCredentials and its passwordCredential share a customKeyIdentifier)."""
+
+    thumbprint: str
+    custom_key_identifier: str
+    display_name: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class SigningCertificates:
+    service_principal_id: str
+    display_name: str
+    active_thumbprint: str | None
+    certificates: tuple[SigningCertificate, ...]
+    # As Graph returned them: a removal sends them back without the removed certificate's.
+    key_credentials: tuple[Mapping[str, Any], ...] = ()
+    password_credentials: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def active(self) -> SigningCertificate | None:
+        wanted = (self.active_thumbprint or "").upper()
+        return next((c for c in self.certificates if c.thumbprint == wanted), None)
+
+
+SIGNING_FIELDS = (
+    "id,displayName,preferredTokenSigningKeyThumbprint,keyCredentials,passwordCredentials"
+)
+
+_WRITE_PERMISSION_FIX = (
+    "Use credentials holding Application.ReadWrite.All with admin consent (the deployer "
+    "secret's app registration does), or sign in as an Entra admin with --entra-credentials cli."
+)
+
+
+class HttpGraphWriter(HttpGraphReader):
+    """The reads of `HttpGraphReader` plus the few writes a certificate rotation makes."""
+
+    def signing_certificates(self, app_id: str) -> SigningCertificates | None:
+        data = self._get(
+            f"/servicePrincipals(appId='{quote(app_id)}')",
+            {"$select": SIGNING_FIELDS},
+            "GET /servicePrincipals(appId=...)",
+        )
+        if data is None:
+            return None
+        keys = tuple(k for k in data.get("keyCredentials") or [] if isinstance(k, dict))
+        passwords = tuple(p for p in data.get("passwordCredentials") or [] if isinstance(p, dict))
+        found: dict[str, SigningCertificate] = {}
+        for key in keys:
+            identifier = str(key.get("customKeyIdentifier") or "")
+            cert = _signing_certificate(key, identifier)
+            if cert is not None and identifier not in found:
+                found[identifier] = cert
+        ordered = sorted(found.values(), key=lambda c: (c.start, c.thumbprint))
+        active = data.get("preferredTokenSigningKeyThumbprint") or None
+        return SigningCertificates(
+            service_principal_id=str(data.get("id") or ""),
+            display_name=str(data.get("displayName") or ""),
+            active_thumbprint=str(active).upper() if active else None,
+            certificates=tuple(ordered),
+            key_credentials=keys,
+            password_credentials=passwords,
+        )
+
+    def add_signing_certificate(self, sp_id: str, display_name: str, end: datetime) -> str:
+        """POST addTokenSigningCertificate: a new, inactive certificate; its thumbprint."""
+        body = {"displayName": display_name, "endDateTime": _graph_instant(end)}
+        answer = self._send(
+            "POST",
+            f"/servicePrincipals/{quote(sp_id)}/addTokenSigningCertificate",
+            body,
+            "POST /servicePrincipals/{id}/addTokenSigningCertificate",
+        )
+        thumbprint = str((answer or {}).get("thumbprint") or "").upper()
+        if not thumbprint:
+            raise EntraReadError(
+                "Microsoft Graph addTokenSigningCertificate answered without a thumbprint",
+                "Look at the enterprise application's SAML certificates in the Entra admin "
+                "center; run the command again (it picks up a certificate it added).",
+            )
+        return thumbprint
+
+    def activate_signing_certificate(self, sp_id: str, thumbprint: str) -> None:
+        """PATCH preferredTokenSigningKeyThumbprint: Entra signs with this one from now on."""
+        self._send(
+            "PATCH",
+            f"/servicePrincipals/{quote(sp_id)}",
+            {"preferredTokenSigningKeyThumbprint": thumbprint},
+            "PATCH /servicePrincipals/{id} (preferredTokenSigningKeyThumbprint)",
+        )
+
+    def remove_signing_certificates(
+        self, current: SigningCertificates, thumbprints: frozenset[str]
+    ) -> None:
+        """PATCH both credential collections without these certificates' entries.
+
+        `removeKey` needs a proof signed with the certificate's private key, which Entra
+        keeps to itself for SAML signing certificates; sending the collections without the
+        old certificate's Sign/Verify keys and password is the way that works."""
+        gone = {
+            c.custom_key_identifier for c in current.certificates if c.thumbprint in thumbprints
+        }
+        body = {
+            "keyCredentials": [
+                dict(k) for k in current.key_credentials if k.get("customKeyIdentifier") not in gone
+            ],
+            "passwordCredentials": [
+                dict(p)
+                for p in current.password_credentials
+                if p.get("customKeyIdentifier") not in gone
+            ],
+        }
+        self._send(
+            "PATCH",
+            f"/servicePrincipals/{quote(current.service_principal_id)}",
+            body,
+            "PATCH /servicePrincipals/{id} (keyCredentials, passwordCredentials)",
+        )
+
+    def _send(
+        self, method: str, path: str, body: Mapping[str, Any], call: str
+    ) -> dict[str, Any] | None:
+        import httpx  # noqa: PLC0415
+
+        headers = {
+            "Authorization": f"Bearer {self._bearer()}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        try:
+            response = self._http.request(method, self._url(path), json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise EntraReadError(
+                f"Microsoft Graph {call} failed: {error or type(error).__name__}",
+                f"Check the network route to {self._endpoints.graph}, then run the command "
+                "again: it carries on from what Entra shows.",
+            ) from error
+        if response.status_code >= 400:
+            code, message = _graph_error(response)
+            fix = (
+                _WRITE_PERMISSION_FIX
+                if response.status_code in (401, 403)
+                else "Run the command again; if it persists, look the request id up in "
+                "Entra's audit logs."
+            )
+            raise EntraReadError(
+                f"Microsoft Graph {call} answered {response.status_code} {code}: {message}",
+                fix,
+                status=response.status_code,
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        answer: Any = response.json()
+        return answer if isinstance(answer, dict) else None
+
+
+def _signing_certificate(key: Mapping[str, Any], identifier: str) -> SigningCertificate | None:
+    """The certificate a keyCredential belongs to; None for keys that are not certificates."""
+    start, end = (
+        _parse_graph_instant(key.get("startDateTime")),
+        _parse_graph_instant(key.get("endDateTime")),
+    )
+    if start is None or end is None or not identifier:
+        return None
+    thumbprint = ""
+    raw = key.get("key")
+    if key.get("usage") == "Verify" and isinstance(raw, str) and raw:
+        # The certificate itself (Graph returns it on a single object's $select).
+        thumbprint = hashlib.sha1(base64.b64decode(raw), usedforsecurity=False).hexdigest()
+    else:
+        try:
+            decoded = base64.b64decode(identifier, validate=True)
+        except binascii.Error:
+            decoded = b""
+        # Entra marks a SAML signing certificate's keys with its SHA-1 thumbprint.
+        thumbprint = decoded.hex() if len(decoded) == 20 else ""
+    if not thumbprint:
+        return None
+    return SigningCertificate(
+        thumbprint=thumbprint.upper(),
+        custom_key_identifier=identifier,
+        display_name=str(key.get("displayName") or ""),
+        start=start,
+        end=end,
+    )
+
+
+def _parse_graph_instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _graph_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextmanager
+def open_writer(
+    source: CredentialSource,
+    endpoints: Endpoints,
+    tenant_id: str,
+    deployer: Callable[[], DeployerSecret],
+) -> Iterator[HttpGraphWriter]:
+    """A Graph reader-writer for one tenant; closed afterwards like `open_reader`'s."""
+    try:
+        import httpx  # noqa: PLC0415
+    except ImportError:
+        raise EntraReadError(
+            "rotating certificates needs httpx, which is not installed", "pip install httpx"
+        ) from None
+    credential = make_credential(source, endpoints, tenant_id, deployer)
+    try:
+        with httpx.Client(verify=endpoints.tls(), timeout=HTTP_TIMEOUT_SECONDS) as http:
+            yield HttpGraphWriter(
                 http,
                 endpoints,
                 credential,
