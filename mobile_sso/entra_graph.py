@@ -597,14 +597,15 @@ class HttpGraphWriter(HttpGraphReader):
         gone = {
             c.custom_key_identifier for c in current.certificates if c.thumbprint in thumbprints
         }
+        kept_keys = [k for k in current.key_credentials if k.get("customKeyIdentifier") not in gone]
+        # The password shares the Sign key's keyId (and, as seen, its customKeyIdentifier).
+        gone_ids = {k.get("keyId") for k in current.key_credentials if k not in kept_keys}
         body = {
-            "keyCredentials": [
-                dict(k) for k in current.key_credentials if k.get("customKeyIdentifier") not in gone
-            ],
+            "keyCredentials": [dict(k) for k in kept_keys],
             "passwordCredentials": [
                 dict(p)
                 for p in current.password_credentials
-                if p.get("customKeyIdentifier") not in gone
+                if p.get("customKeyIdentifier") not in gone and p.get("keyId") not in gone_ids
             ],
         }
         self._send(
