@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from moto import mock_aws
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mobile_sso import rotate_certificate
 from mobile_sso.check_response import fetch_metadata
@@ -399,22 +399,35 @@ def test_activating_without_the_wait_would_fail_sign_ins(tenant: Tenant) -> None
 # --- the command --------------------------------------------------------------------------
 
 
-def test_command_too_early_exits_3_naming_when_it_may_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class Deployed:
+    """The example environment's IdP in the emulator, its outputs file and deployer secret."""
+
+    entra: EntraEmulator
+    sp_id: str
+    args: list[str]
+
+    def invoke(self, *extra: str) -> Result:
+        return CliRunner().invoke(app, [*self.args, *extra])
+
+
+@pytest.fixture
+def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
     config = load_config("example")
     tenant = config.entra[0]
     with mock_aws(), EntraEmulator(tenant_id=tenant.tenant_id) as entra:
         monkeypatch.setenv("ENTRA_GRAPH_ENDPOINT", entra.graph_base_url)
         monkeypatch.setenv("ENTRA_LOGIN_AUTHORITY", entra.authority_url)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(entra.ca_bundle))
+        monkeypatch.setattr(rotate_certificate, "utcnow", entra.clock.now)
+        secret = DeployerSecret(entra.tenant_id, entra.client_id, entra.client_secret)
         boto3.client("secretsmanager", region_name=config.region).create_secret(
             Name=tenant.credentials_secret,
             SecretString=json.dumps(
                 {
-                    "tenantId": entra.tenant_id,
-                    "clientId": entra.client_id,
-                    "clientSecret": entra.client_secret,
+                    "tenantId": secret.tenant_id,
+                    "clientId": secret.client_id,
+                    "clientSecret": secret.client_secret,
                 }
             ),
         )
@@ -433,25 +446,42 @@ def test_command_too_early_exits_3_naming_when_it_may_run(
                 }
             )
         )
-        monkeypatch.setattr(rotate_certificate, "utcnow", entra.clock.now)
-        runner = CliRunner()
-        args = ["rotate-certificate", "--env", "example", "--outputs-file", str(outputs)]
+        endpoints = Endpoints.for_cloud("global")
         with open_writer(
-            CredentialSource.SECRET,
-            Endpoints.for_cloud("global"),
-            entra.tenant_id,
-            lambda: DeployerSecret(entra.tenant_id, entra.client_id, entra.client_secret),
+            CredentialSource.SECRET, endpoints, entra.tenant_id, lambda: secret
         ) as graph:
             first = graph.add_signing_certificate(sp_id, SUBJECT, T0 + dt.timedelta(days=20))
             graph.activate_signing_certificate(sp_id, first)
-
         entra.clock.set(T0)
-        started = runner.invoke(app, args)
-        entra.clock.set(T0 + dt.timedelta(hours=2))
-        early = runner.invoke(app, args)
+        entra.clear_requests()
+        args = ["rotate-certificate", "--env", "example", "--outputs-file", str(outputs)]
+        yield Deployed(entra, sp_id, args)
+
+
+def test_command_too_early_exits_3_naming_when_it_may_run(deployed: Deployed) -> None:
+    started = deployed.invoke()
+    deployed.entra.clock.set(T0 + dt.timedelta(hours=2))
+
+    early = deployed.invoke()
 
     assert started.exit_code == 0, started.output
     assert "run again from 2026-03-02 15:30 UTC" in started.stdout
     assert early.exit_code == 3, early.output
     assert "It may be activated from 2026-03-02 15:30 UTC" in early.stdout
-    assert [c.active for c in entra.signing_certificates(sp_id)] == [True, False]
+    assert [c.active for c in deployed.entra.signing_certificates(deployed.sp_id)] == [True, False]
+
+
+def test_command_dry_run_prints_the_next_step_and_writes_nothing(deployed: Deployed) -> None:
+    result = deployed.invoke("--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "dry run, would: add a new signing certificate" in result.stdout
+    assert [r.method for r in deployed.entra.requests() if r.method != "GET"] == []
+    assert len(deployed.entra.signing_certificates(deployed.sp_id)) == 1
+
+
+def test_command_for_an_idp_the_environment_lacks_is_bad_usage(deployed: Deployed) -> None:
+    result = deployed.invoke("--idp", "Nope")
+
+    assert result.exit_code == 2
+    assert "'Nope' is not an identity provider of this environment" in result.output
