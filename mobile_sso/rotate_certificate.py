@@ -131,8 +131,8 @@ def _pending_step(
     if published is None or new.thumbprint not in published:
         return Step(
             Phase.WAIT,
-            f"not yet: the metadata URL does not list the new certificate {new.thumbprint} "
-            "yet; Cognito cannot trust it before it does. Run again in a few minutes",
+            f"not yet: {_metadata_lacks(published, 'the new certificate', new)}; Cognito "
+            "cannot trust it before it does. Run again in a few minutes",
             frozenset({new.thumbprint}),
             not_before=max(ready, now),
         )
@@ -168,8 +168,8 @@ def _settled_step(
         if published is None or active.thumbprint not in published:
             return Step(
                 Phase.WAIT,
-                f"not yet: the metadata URL does not list the active certificate "
-                f"{active.thumbprint}; retiring the others could leave Cognito without it",
+                f"not yet: {_metadata_lacks(published, 'the active certificate', active)}; "
+                "retiring the others could leave Cognito without a certificate it trusts",
                 older,
                 not_before=now,
             )
@@ -193,6 +193,14 @@ def _settled_step(
         f"valid until {_at(active.end)} ({remaining.days} days); a rotation starts within "
         f"{renew_within.days} days of its expiry, or now with --force",
     )
+
+
+def _metadata_lacks(
+    published: frozenset[str] | None, what: str, certificate: SigningCertificate
+) -> str:
+    if published is None:
+        return f"the metadata URL could not be read, so it is not known to list {what}"
+    return f"the metadata URL does not list {what} {certificate.thumbprint} yet"
 
 
 class CertificatePort(Protocol):

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import boto3  # type: ignore[import-untyped]
@@ -32,6 +32,8 @@ from mobile_sso.entra_graph import (
     Endpoints,
     EntraReadError,
     HttpGraphWriter,
+    SigningCertificate,
+    SigningCertificates,
     open_writer,
 )
 from mobile_sso.rotate_certificate import (
@@ -40,6 +42,7 @@ from mobile_sso.rotate_certificate import (
     Step,
     advance,
     earliest_activation,
+    plan,
     published_thumbprints,
 )
 from mobile_sso.saml_check import Expectations, UnreadableMetadata, check_response
@@ -58,6 +61,7 @@ from tests.saml_factory import (
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 SUBJECT = "CN=Microsoft Azure Federated SSO Certificate"
+DAY = dt.timedelta(days=1)
 
 
 @dataclass
@@ -344,6 +348,17 @@ def test_an_expired_active_certificate_is_replaced_without_the_wait(tenant: Tena
     assert step.phase is Phase.ACTIVATE
     assert "already fail" in step.message
     assert tenant.active() == added
+
+
+def test_activation_waits_while_the_metadata_url_cannot_be_read() -> None:
+    old = SigningCertificate("AA" * 20, "a", SUBJECT, T0 - dt.timedelta(days=900), T0)
+    new = replace(old, thumbprint="BB" * 20, custom_key_identifier="b", start=T0 - DAY)
+    state = SigningCertificates("sp", "Rotation", old.thumbprint, (old, new))
+
+    step = plan(state, None, T0 - dt.timedelta(hours=1))
+
+    assert step.phase is Phase.WAIT
+    assert "could not be read" in step.message
 
 
 def test_metadata_that_cannot_be_read_is_not_taken_as_listing_anything() -> None:
