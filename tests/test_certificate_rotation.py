@@ -226,6 +226,18 @@ def test_the_active_certificate_cannot_be_removed(tenant: Tenant) -> None:
     assert len(tenant.thumbprints()) == 1
 
 
+def test_removing_a_certificates_keys_but_not_its_password_is_refused(tenant: Tenant) -> None:
+    tenant.graph.add_signing_certificate(tenant.sp_id, SUBJECT, T0 + dt.timedelta(days=700))
+    (sp,) = tenant.entra.service_principals()
+    first_keys = sp["keyCredentials"][:2]  # the first certificate's Verify and Sign keys
+    body = {"keyCredentials": first_keys, "passwordCredentials": sp["passwordCredentials"]}
+
+    with pytest.raises(EntraReadError, match="together"):
+        tenant.graph._send("PATCH", f"/servicePrincipals/{tenant.sp_id}", body, "PATCH")
+
+    assert len(tenant.thumbprints()) == 2
+
+
 # --- one phase per run ---------------------------------------------------------------------
 
 

@@ -834,23 +834,22 @@ def _removed_certificates(
     old certificate's Sign and Verify keys and its password (msgraph discussion #94). The
     emulator accepts only that: existing keyIds, both collections together, whole
     certificates, never the active one."""
+    keys, passwords = changes.get("keyCredentials", []), changes.get("passwordCredentials", [])
+    if not isinstance(keys, list) or not isinstance(passwords, list):
+        raise invalid_value("keyCredentials", "ServicePrincipal")
+    key_ids = {str(k.get("keyId")) for k in keys if isinstance(k, dict)}
+    password_ids = {str(c.get("keyId")) for c in passwords if isinstance(c, dict)}
+    if not password_ids <= {cert.sign_key_id for cert in record.certificates}:
+        raise bad_request("New password credentials must be generated using service actions.")
+    if not key_ids <= _key_ids(record.certificates):
+        raise bad_request(
+            "The emulator does not model uploading keyCredentials; use addTokenSigningCertificate."
+        )
     if "keyCredentials" not in changes or "passwordCredentials" not in changes:
         raise bad_request(
             "The emulator removes a SAML signing certificate only with keyCredentials and "
             "passwordCredentials in one PATCH (its Sign/Verify keys and its password)."
         )
-    keys, passwords = changes["keyCredentials"], changes["passwordCredentials"]
-    if not isinstance(keys, list) or not isinstance(passwords, list):
-        raise invalid_value("keyCredentials", "ServicePrincipal")
-    key_ids = {str(k.get("keyId")) for k in keys if isinstance(k, dict)}
-    password_ids = {str(c.get("keyId")) for c in passwords if isinstance(c, dict)}
-    known = _key_ids(record.certificates)
-    if not key_ids <= known:
-        raise bad_request(
-            "The emulator does not model uploading keyCredentials; use addTokenSigningCertificate."
-        )
-    if not password_ids <= {cert.sign_key_id for cert in record.certificates}:
-        raise bad_request("New password credentials must be generated using service actions.")
     removed: list[SigningCertificate] = []
     for cert in record.certificates:
         kept = {cert.verify_key_id, cert.sign_key_id} & key_ids
