@@ -3,9 +3,11 @@
 Cognito refuses sign-ins once the signing certificate in the IdP's metadata has expired
 ("SAML Assertion signature is invalid"), and nothing warns before. This function reads
 each identity provider's federation metadata URL, the document Cognito itself reads, and
-publishes the days left of the certificate that expires last (Entra signs with the active
-one; a second, newer one published during a rotation keeps sign-in working) as the
-CloudWatch metric `SigningCertificateDaysToExpiry` per `IdentityProvider`.
+publishes the days left of the listed certificate that expires first as the CloudWatch
+metric `SigningCertificateDaysToExpiry` per `IdentityProvider`. Entra lists inactive
+certificates too, and the document does not say which one Entra signs with: during a
+rotation the new, not yet active certificate must not silence the alarm, so the old one
+counts until `mobile-sso rotate-certificate` retires it.
 
 Environment:
 - METADATA_URLS: JSON object {"<IdP name>": "<metadata URL>", ...}
@@ -72,9 +74,9 @@ def signing_certificates(document: bytes) -> list[x509.Certificate]:
 
 
 def days_to_expiry(document: bytes, now: datetime) -> float:
-    """Days until the last-expiring signing certificate expires (negative once expired)."""
-    latest = max(c.not_valid_after_utc for c in signing_certificates(document))
-    return round((latest - now).total_seconds() / 86400, 2)
+    """Days until the first-expiring listed signing certificate expires (negative if expired)."""
+    earliest = min(c.not_valid_after_utc for c in signing_certificates(document))
+    return round((earliest - now).total_seconds() / 86400, 2)
 
 
 def fetch_metadata(url: str) -> bytes:

@@ -75,9 +75,10 @@ def test_real_entra_metadata_is_reported_as_expired() -> None:
     assert days_to_expiry(FIXTURE.read_bytes(), NOW) < -280
 
 
-def test_the_last_expiring_certificate_counts_during_a_rotation() -> None:
+def test_the_old_certificate_counts_until_a_rotation_retires_it() -> None:
+    # The new certificate may still be inactive: Entra keeps signing with the old one.
     old, new = certificate(NOW + timedelta(days=3)), certificate(NOW + timedelta(days=1000))
-    assert days_to_expiry(metadata(old, new), NOW) == 1000.0
+    assert days_to_expiry(metadata(new, old), NOW) == 3.0
 
 
 def test_metadata_without_a_signing_certificate_is_refused() -> None:
