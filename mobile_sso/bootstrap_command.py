@@ -164,9 +164,13 @@ def bootstrap_entra_command(
         endpoints = Endpoints.for_cloud(tenant.cloud)
     except (BootstrapError, EntraReadError) as error:
         raise typer.BadParameter(f"{error.message}. {error.fix}", param_hint="--idp") from None
+    stored = (
+        "no secret stored (federated credential)"
+        if credential is CredentialKind.FEDERATED
+        else f"secret {target.secret_reference} in {target.secret_region}"
+    )
     typer.echo(
-        f"Entra tenant {target.tenant_id} ({target.idp_name}) of {config.stack_name}; "
-        f"secret {target.secret_reference} in {target.secret_region}"
+        f"Entra tenant {target.tenant_id} ({target.idp_name}) of {config.stack_name}; {stored}"
         + (" (dry run: nothing is written)" if dry_run else "")
     )
     plan_first = not dry_run and not yes
