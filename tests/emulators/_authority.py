@@ -208,43 +208,6 @@ class Authority:
             claims, self._signing_key, algorithm="RS256", headers={"kid": self.key_id}
         )
 
-    def issue_user_token(
-        self,
-        *,
-        scopes: tuple[str, ...],
-        directory_roles: tuple[str, ...],
-        user_principal_name: str,
-        lifetime: dt.timedelta = TOKEN_LIFETIME,
-    ) -> str:
-        """A delegated token, as a public client (Azure CLI, device code) gets one for a
-        signed-in admin: `scp` holds the consented scopes, `wids` the admin's directory roles
-        (template ids), and there are no `roles`."""
-        now = int(time.time())
-        tenant = self.directory.tenant_id
-        user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, user_principal_name))
-        claims = {
-            "aud": GRAPH_RESOURCE,
-            "iss": f"https://sts.windows.net/{tenant}/",
-            "iat": now,
-            "nbf": now,
-            "exp": now + int(lifetime.total_seconds()),
-            "app_displayname": "Microsoft Azure CLI",
-            "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
-            "appidacr": "0",
-            "idtyp": "user",
-            "oid": user_id,
-            "scp": " ".join(scopes),
-            "sub": user_id,
-            "tid": tenant,
-            "upn": user_principal_name,
-            "uti": secrets.token_urlsafe(16),
-            "ver": "1.0",
-            "wids": list(directory_roles),
-        }
-        return jwt.encode(
-            claims, self._signing_key, algorithm="RS256", headers={"kid": self.key_id}
-        )
-
     def validate_graph_token(self, request: HttpRequest) -> dict[str, Any]:
         """The claims of the request's bearer token, or the 401 Graph answers."""
         header = request.header("authorization") or ""

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 
 from ._authority import DEFAULT_ROLES, GRAPH_RESOURCE, TOKEN_LIFETIME, Authority
@@ -41,6 +42,7 @@ Server = Literal["graph", "authority"]
 # What an admin signed in with Azure CLI consents to for these calls, and the role ids of the
 # directory roles that may grant Microsoft Graph's application permissions.
 ADMIN_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All")
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
 CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
@@ -254,10 +256,36 @@ class EntraEmulator:
         """A delegated token for a signed-in administrator, as `az account get-access-token`
         or a device-code sign-in returns it: `scp` = `scopes`, `wids` = `directory_roles`
         (role template ids; Global Administrator by default)."""
-        return self._authority.issue_user_token(
-            scopes=tuple(scopes),
-            directory_roles=tuple(directory_roles),
-            user_principal_name=user_principal_name or f"admin@{self._directory.domain}",
+        upn = user_principal_name or f"admin@{self._directory.domain}"
+        user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, upn))
+        issuer = f"https://sts.windows.net/{self.tenant_id}/"
+        now = int(time.time())
+        claims = {
+            "aud": GRAPH_RESOURCE,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + int(TOKEN_LIFETIME.total_seconds()),
+            "app_displayname": "Microsoft Azure CLI",
+            "appid": AZURE_CLI_APP_ID,
+            "appidacr": "0",  # a public client
+            "idp": issuer,
+            "idtyp": "user",
+            "oid": user_id,
+            "scp": " ".join(scopes),
+            "sub": user_id,
+            "tid": self.tenant_id,
+            "upn": upn,
+            "uti": secrets.token_urlsafe(16),
+            "ver": "1.0",
+            "wids": list(directory_roles),
+        }
+        # Signed with the authority's token key, so Graph accepts it like any token it issued.
+        return jwt.encode(
+            claims,
+            self._authority._signing_key,
+            algorithm="RS256",
+            headers={"kid": self._authority.key_id},
         )
 
     def add_user(
