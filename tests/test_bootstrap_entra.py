@@ -21,6 +21,7 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 import yaml
+from azure.core.credentials import AccessToken
 from cryptography import x509
 from entra_saml_app.credentials import parse_credentials
 from moto import mock_aws
@@ -433,3 +434,48 @@ def test_the_credential_is_never_printed_or_logged(
         assert secret
         assert secret not in result.output
         assert not any(secret in message for message in logged)
+
+
+# --- signing in and choosing the tenant -------------------------------------------------------
+
+
+def test_device_code_sign_in_shows_the_code_and_goes_through_azure_clis_client(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: dict[str, Any] = {}
+
+    class DeviceCode:
+        """Stands in for the browser half: the admin enters the code, Entra issues a token."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            made.update(kwargs)
+
+        def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
+            made["scopes"] = scopes
+            made["prompt_callback"]("https://microsoft.com/devicelogin", "CODE1234", None)
+            return AccessToken(tenant.token, 4102444800)
+
+        def close(self) -> None:
+            made["closed"] = True
+
+    monkeypatch.setattr("azure.identity.DeviceCodeCredential", DeviceCode)
+
+    result = bootstrap("--auth", "device-code", "--yes")
+
+    assert "open https://microsoft.com/devicelogin and enter CODE1234" in result.stderr
+    assert (made["client_id"], made["tenant_id"]) == (
+        "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+        TENANT.tenant_id,
+    )
+    assert made["authority"] == tenant.entra.authority_url
+    assert made["scopes"] == ("https://graph.microsoft.com/.default",)
+    assert made["closed"] is True
+    assert tenant.granted() == [APP_READ_WRITE_ALL]
+
+
+def test_an_environment_with_several_tenants_needs_idp() -> None:
+    result = runner.invoke(app, ["bootstrap-entra", "--env", "example-multitenant", "--dry-run"])
+
+    assert result.exit_code == 2
+    assert "Contoso, Fabrikam, Northwind" in result.output
+    assert "--idp" in result.output
