@@ -269,8 +269,11 @@ class AdminGraph:
             if status < 400:
                 return response.json() if response.content else None
             code, message = _error_of(response)
+            # "already exists" is an answer, not lag: a retried POST whose first try
+            # committed (after a 5xx or a lost answer) meets its own result.
             replicating = fresh and (
-                status == 404 or (status == 400 and code == "Request_BadRequest")
+                status == 404
+                or (status == 400 and code == "Request_BadRequest" and not _exists(message))
             )
             if status == 404 and missing_ok and not fresh:
                 return None
@@ -294,6 +297,10 @@ class AdminGraph:
 
     def _url(self, path: str) -> str:
         return f"{self._endpoints.graph}/v1.0{path}"
+
+
+def _exists(message: str) -> bool:
+    return "already exists" in message.lower()
 
 
 def _retry_after(response: Any) -> float | None:
@@ -688,7 +695,7 @@ class Bootstrap:
             self.progress.write(
                 f"grant admin consent for {name}",
                 f"POST {assigned_to} {{principalId, resourceId, appRoleId}}",
-                partial(self.graph.call, "POST", assigned_to, body=body, fresh=True),
+                partial(self._grant, assigned_to, body),
             )
         wanted = {role_id.lower() for role_id in role_ids.values()}
         for role_id, assignment_id in granted.items():
@@ -700,6 +707,14 @@ class Bootstrap:
                 f"DELETE {assigned_to}/{{id}}",
                 partial(self.graph.call, "DELETE", path),
             )
+
+    def _grant(self, assigned_to: str, body: Mapping[str, Any]) -> None:
+        try:
+            self.graph.call("POST", assigned_to, body=body, fresh=True)
+        except BootstrapError as error:
+            # Our own earlier try (answered 5xx or lost after Graph committed it).
+            if not (error.status == 400 and _exists(error.message)):
+                raise
 
     # -- credentials -------------------------------------------------------------------------
 

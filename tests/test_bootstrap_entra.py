@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
+import httpx
 import pytest
 import yaml
 from azure.core.credentials import AccessToken
@@ -30,6 +31,7 @@ from typer.testing import CliRunner
 from mobile_sso import bootstrap_entra
 from mobile_sso.cli import app
 from mobile_sso.config import load_config
+from mobile_sso.entra_graph import Endpoints
 from tests.conftest import example_data
 from tests.emulators import EntraEmulator
 from tests.emulators.entra import CLOUD_APPLICATION_ADMINISTRATOR
@@ -479,3 +481,32 @@ def test_an_environment_with_several_tenants_needs_idp() -> None:
     assert result.exit_code == 2
     assert "Contoso, Fabrikam, Northwind" in result.output
     assert "--idp" in result.output
+
+
+def test_consent_answered_503_after_it_was_granted_is_not_granted_twice(tenant: Tenant) -> None:
+    tenant.entra.fail_next(
+        "POST", r"/appRoleAssignedTo$", 503, "ServiceUnavailable", after_commit=True
+    )
+
+    bootstrap("--yes")
+
+    grants = [r for r in tenant.entra.requests() if r.path.endswith("/appRoleAssignedTo")]
+    assert [r.status for r in grants] == [503, 400]
+    assert tenant.granted() == [APP_READ_WRITE_ALL]
+
+
+def test_throttling_is_waited_out_as_retry_after_says(tenant: Tenant) -> None:
+    pauses: list[float] = []
+    tenant.entra.fail_next(
+        "GET", r"^/v1.0/servicePrincipals", 429, "TooManyRequests", retry_after=7
+    )
+    endpoints = Endpoints.for_cloud("global")
+
+    with httpx.Client(timeout=10) as http:
+        graph = bootstrap_entra.AdminGraph(
+            http, endpoints, lambda: tenant.token, sleep=pauses.append
+        )
+        found = graph.get(f"/servicePrincipals/{tenant.entra.microsoft_graph_sp_id}")
+
+    assert pauses == [7]
+    assert found is not None
