@@ -751,11 +751,7 @@ class Bootstrap:
             None,
         )
         if existing is None:
-            self.progress.write(
-                f"add {what}",
-                f"POST {path}",
-                lambda: self.graph.call("POST", path, body=wanted, fresh=True),
-            )
+            self.progress.write(f"add {what}", f"POST {path}", partial(self._add_fic, path, wanted))
             return
         current = {k: existing.get(k) for k in ("issuer", "subject", "audiences")}
         if current == {k: wanted[k] for k in current}:
@@ -768,6 +764,26 @@ class Bootstrap:
             f"PATCH {path}/{{id}}",
             lambda: self.graph.call("PATCH", item, body=changes),
         )
+
+    def _add_fic(self, path: str, wanted: Mapping[str, Any]) -> None:
+        try:
+            self.graph.call("POST", path, body=wanted, fresh=True)
+        except BootstrapError as error:
+            if error.status != 409:
+                raise
+            # Our own earlier try (answered 5xx or lost after Graph committed it), or another
+            # credential already holding this issuer and subject.
+            names = [str(c.get("name")) for c in self.graph.list(path, fresh=True)]
+            if FEDERATED_CREDENTIAL_NAME not in names:
+                raise BootstrapError(
+                    f"{error.message}: another federated credential of the app registration "
+                    f"({', '.join(names)}) already trusts issuer {wanted['issuer']} and subject "
+                    f"{wanted['subject']}",
+                    "Delete that credential in the Entra admin center (App registrations > "
+                    f"{self.target.display_name} > Certificates & secrets > Federated "
+                    "credentials), then re-run.",
+                    status=409,
+                ) from None
 
     def _stored_credential(self, application: Mapping[str, Any] | None) -> None:
         target = self.target

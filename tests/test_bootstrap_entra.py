@@ -510,3 +510,28 @@ def test_throttling_is_waited_out_as_retry_after_says(tenant: Tenant) -> None:
 
     assert pauses == [7]
     assert found is not None
+
+
+def test_another_federated_credential_trusting_the_same_subject_is_named_in_the_error(
+    tenant: Tenant,
+) -> None:
+    bootstrap("--yes")
+    by_hand = {
+        "name": "by-hand",
+        "issuer": ISSUER,
+        "subject": SUBJECT,
+        "audiences": ["api://AzureADTokenExchange"],
+    }
+    made = httpx.post(
+        f"{tenant.entra.graph_base_url}/v1.0/applications/{tenant.deployer()['id']}"
+        "/federatedIdentityCredentials",
+        json=by_hand,
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    )
+    assert made.status_code == 201, made.text
+
+    federated = ["--credential", "federated", "--issuer", ISSUER, "--subject", SUBJECT]
+    result = bootstrap(*federated, "--yes", exit_code=1)
+
+    assert "another federated credential of the app registration (by-hand)" in result.stderr
+    assert "Federated credentials), then re-run" in result.stderr
