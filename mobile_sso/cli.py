@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from mobile_sso.bootstrap_command import bootstrap_entra_command
 from mobile_sso.check_response import check_response_command
 from mobile_sso.config import ConfigError, json_schema, load_config_file
 from mobile_sso.doctor import doctor_command
@@ -32,6 +33,7 @@ app.add_typer(config_app, name="config")
 app.command("check-response")(check_response_command)
 app.command("doctor")(doctor_command)
 app.command("rotate-certificate")(rotate_certificate_command)
+app.command("bootstrap-entra")(bootstrap_entra_command)
 
 
 @config_app.command("validate")

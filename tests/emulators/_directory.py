@@ -26,6 +26,21 @@ SAML_SP_TAGS = (
     "WindowsAzureActiveDirectoryCustomSingleSignOnApplication",
     "WindowsAzureActiveDirectoryIntegratedApp",
 )
+# Microsoft Graph's own service principal and the application permissions (app roles) of it
+# that the deployer is granted; ids as Microsoft's permissions reference lists them.
+MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_APP_ROLES = (
+    (
+        "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+        "Application.ReadWrite.All",
+        "Read and write all applications",
+    ),
+    (
+        "06b708a9-e830-4db3-a914-8e69da51d44f",
+        "AppRoleAssignment.ReadWrite.All",
+        "Manage app permission grants and app role assignments",
+    ),
+)
 TEMPLATE_HOMEPAGE = (
     "https://account.activedirectory.windowsazure.com:444/applications/default.aspx"
     "?metadata=customappsso|ISV9.1|primary|z"
@@ -108,6 +123,9 @@ class ServicePrincipalRecord:
     metadata_stale: tuple[str, ...] = ()
     # ... and until this time.monotonic() instant (time-based metadata lag).
     metadata_stale_until: float = 0.0
+    # Microsoft's own service principals (Microsoft Graph): present in every tenant, owned by
+    # Microsoft, left out of `EntraEmulator.service_principals()`.
+    first_party: bool = False
 
     def certificate(self, thumbprint: str | None) -> SigningCertificate | None:
         if not thumbprint:
@@ -241,12 +259,90 @@ class Directory:
             self.created(service_principal["id"])
         return application, service_principal
 
+    def seed_microsoft_graph(self) -> ServicePrincipalRecord:
+        """Microsoft Graph's service principal, as every tenant has it (its app roles are the
+        application permissions admins grant)."""
+        roles = [
+            {
+                "allowedMemberTypes": ["Application"],
+                "description": f"Allows the app to {display.lower()} without a signed-in user.",
+                "displayName": display,
+                "id": role_id,
+                "isEnabled": True,
+                "origin": "Application",
+                "value": value,
+            }
+            for role_id, value, display in GRAPH_APP_ROLES
+        ]
+        data = new_service_principal(
+            object_id=new_id(),
+            app_id=MICROSOFT_GRAPH_APP_ID,
+            display_name="Microsoft Graph",
+            tenant_id="f8cdef31-a31e-4b4a-93e4-5f571e91255a",  # Microsoft Services
+            app_roles=roles,
+        )
+        data.update(
+            applicationTemplateId=None,
+            appRoleAssignmentRequired=False,
+            homepage=None,
+            servicePrincipalNames=[MICROSOFT_GRAPH_APP_ID, "https://graph.microsoft.com"],
+            signInAudience="AzureADMultipleOrgs",
+            tags=[],
+        )
+        record = ServicePrincipalRecord(data, first_party=True)
+        self.service_principals[data["id"]] = record
+        return record
+
+    def create_application(self, display_name: str, changes: JsonDict) -> JsonDict:
+        """An app registration as `POST /applications` makes it (no template, no service
+        principal), with `changes` applied; replication lag applies."""
+        application = new_application(
+            object_id=new_id(),
+            app_id=new_id(),
+            display_name=display_name,
+            created=self.clock.now(),
+            publisher_domain=self.domain,
+            app_roles=[],
+        )
+        application["applicationTemplateId"] = None
+        application["web"]["homePageUrl"] = None
+        application.update(copy.deepcopy(changes))
+        self.applications[application["id"]] = application
+        self.created(application["id"])
+        return application
+
+    def create_service_principal(self, application: JsonDict) -> JsonDict:
+        """The service principal `POST /servicePrincipals {appId}` makes for an app."""
+        data = new_service_principal(
+            object_id=new_id(),
+            app_id=application["appId"],
+            display_name=application["displayName"],
+            tenant_id=self.tenant_id,
+            app_roles=copy.deepcopy(application.get("appRoles") or []),
+        )
+        data.update(
+            applicationTemplateId=application.get("applicationTemplateId"),
+            appRoleAssignmentRequired=False,
+            homepage=None,
+            tags=list(application.get("tags") or []),
+        )
+        self.service_principals[data["id"]] = ServicePrincipalRecord(data)
+        self.created(data["id"])
+        self.sync_service_principal(application)
+        return data
+
     # -- lookups -----------------------------------------------------------------------------
 
     def sp_for_app(self, app_id: str) -> ServicePrincipalRecord | None:
         for record in self.service_principals.values():
             if record.data["appId"] == app_id:
                 return record
+        return None
+
+    def app_by_unique_name(self, unique_name: str) -> JsonDict | None:
+        for application in self.applications.values():
+            if (application.get("uniqueName") or "").casefold() == unique_name.casefold():
+                return application
         return None
 
     def app_by_app_id(self, app_id: str) -> JsonDict | None:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import datetime as dt
+import re
+import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlencode
 
+from cryptography import x509
 from msgraph.generated.application_templates.item.instantiate.instantiate_post_request_body import (
     InstantiatePostRequestBody,
 )
+from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody,
+)
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.application import Application
+from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
 from msgraph.generated.models.service_principal import ServicePrincipal
 from msgraph.generated.service_principals.item.add_token_signing_certificate.add_token_signing_certificate_post_request_body import (  # noqa: E501
     AddTokenSigningCertificatePostRequestBody,
@@ -24,6 +33,7 @@ from ._directory import (
     DEFAULT_ACCESS_ROLE_ID,
     Directory,
     JsonDict,
+    Principal,
     ServicePrincipalRecord,
     SigningCertificate,
     assignment_id,
@@ -41,7 +51,7 @@ from ._odata import (
     not_found,
     parse_body,
 )
-from ._pki import der_base64, make_self_signed_rsa, parse_subject
+from ._pki import der_base64, make_self_signed_rsa, parse_subject, sha1_thumbprint
 
 CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#"
 IDENTIFIER_URI_CONFLICT = (
@@ -122,6 +132,15 @@ SERVICE_PRINCIPAL_READ_ONLY = frozenset(
 )
 SSO_MODES = frozenset({"saml", "password", "oidc", "notSupported"})
 MAX_CERT_LIFETIME = dt.timedelta(days=3 * 365 + 1)
+# Entra's limits on federated identity credentials (Graph's federatedIdentityCredential page).
+MAX_FEDERATED_CREDENTIALS = 20
+FEDERATED_NAME = re.compile(r"^[A-Za-z0-9_-]{3,120}$")
+FEDERATED_KEYS = ("name", "issuer", "subject", "audiences", "description")
+# Directory role template ids allowed to grant a Microsoft API's application permissions
+# (admin consent): Global Administrator, Privileged Role Administrator.
+CONSENT_ADMIN_ROLES = frozenset(
+    {"62e90394-69f5-4237-9190-012177145e10", "e8611ab8-c189-46e8-94e1-60213ab1f814"}
+)
 
 Result = tuple[int, Any]
 
@@ -194,12 +213,71 @@ def _authorize(request: HttpRequest, claims: dict[str, Any]) -> None:
         needed = _READ_APPS | _ASSIGN if reading else _ASSIGN
     else:
         needed = _READ_APPS if reading else _WRITE_APPS
-    if not needed & set(claims.get("roles") or []):
+    granted = set(claims.get("roles") or [])
+    if "scp" in claims:
+        # A delegated token: the signed-in admin's consented scopes (same names as the
+        # application permissions for these calls); Directory.AccessAsUser.All covers all.
+        granted = set(str(claims["scp"]).split())
+        if "Directory.AccessAsUser.All" in granted:
+            return
+    if not needed & granted:
         raise GraphError(
             403,
             "Authorization_RequestDenied",
             "Insufficient privileges to complete the operation.",
         )
+
+
+def _application_view(application: JsonDict, *, with_keys: bool) -> JsonDict:
+    """An application as Graph shows it: federated credentials are a navigation property (not
+    inlined), and uploaded certificates' `key` appears only when selected."""
+    view = {k: v for k, v in application.items() if k != "federatedIdentityCredentials"}
+    if not with_keys:
+        view["keyCredentials"] = [
+            {**credential, "key": None} for credential in application.get("keyCredentials") or []
+        ]
+    return view
+
+
+def _uploaded_key_credentials(credentials: Any) -> list[JsonDict]:
+    """keyCredentials as `PATCH /applications/{id}` stores them (the collection is replaced):
+    each an X.509 certificate (`key`, base64 DER) of type AsymmetricX509Cert for Verify."""
+    stored: list[JsonDict] = []
+    for credential in credentials or []:
+        if credential.get("type") != "AsymmetricX509Cert" or credential.get("usage") != "Verify":
+            raise invalid_value("keyCredentials.type", "KeyCredential")
+        try:
+            der = base64.b64decode(credential.get("key") or "", validate=True)
+            cert = x509.load_der_x509_certificate(der)
+        except (binascii.Error, ValueError) as exc:
+            raise bad_request(
+                "Invalid value specified for property 'key' of resource 'KeyCredential'."
+            ) from exc
+        thumbprint = bytes.fromhex(sha1_thumbprint(der))
+        stored.append(
+            {
+                "customKeyIdentifier": credential.get("customKeyIdentifier")
+                or base64.b64encode(thumbprint).decode("ascii"),
+                "displayName": credential.get("displayName") or cert.subject.rfc4514_string(),
+                "endDateTime": graph_time(cert.not_valid_after_utc),
+                "key": base64.b64encode(der).decode("ascii"),
+                "keyId": credential.get("keyId") or new_id(),
+                "startDateTime": graph_time(cert.not_valid_before_utc),
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+            }
+        )
+    return stored
+
+
+def _federated_id(application_id: str, name: str) -> str:
+    # Stable per (application, name), so the stored records keep exactly FEDERATED_KEYS.
+    return str(uuid.uuid5(uuid.UUID(application_id), name.casefold()))
+
+
+def _new_password() -> str:
+    # Entra's client secrets: 40 characters, a "~" after a 3-character prefix and a digit.
+    return secrets.token_urlsafe(2)[:3] + "8Q~" + secrets.token_urlsafe(30)[:34]
 
 
 class GraphApi:
@@ -210,6 +288,7 @@ class GraphApi:
     ) -> None:
         self.directory = directory
         self.authenticate = authenticate
+        self.claims: dict[str, Any] = {}  # of the request being routed (under the lock)
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -221,6 +300,7 @@ class GraphApi:
             claims = self.authenticate(request)
             _authorize(request, claims)
             with self.directory.lock:
+                self.claims = claims
                 status, payload = self.route(request)
         except GraphError as error:
             body: JsonDict = {"code": error.code, "message": error.message}
@@ -255,6 +335,9 @@ class GraphApi:
                 "BadRequest",
             )
         segments = [unquote(segment) for segment in raw_segments]
+        upserted = self._upsert_by_unique_name(segments, request)
+        if upserted is not None:
+            return upserted
         segments = self._resolve_app_id_key(segments)
         names = [segment.lower() for segment in segments]
         method = request.method
@@ -263,15 +346,33 @@ class GraphApi:
                 self._allow(method, "POST")
                 return self.instantiate(segments[1], request.body)
             case ["applications"]:
-                self._allow(method, "GET")
+                self._allow(method, "GET", "POST")
+                if method == "POST":
+                    return self.create_application(request.body, None)
                 return self.list_applications(request)
             case ["applications", _]:
                 return self.application_item(method, segments[1], request)
+            case ["applications", _, "addpassword"]:
+                self._allow(method, "POST")
+                return self.add_password(segments[1], request.body)
+            case ["applications", _, "federatedidentitycredentials"]:
+                self._allow(method, "GET", "POST")
+                if method == "GET":
+                    return self.list_federated_credentials(segments[1], request)
+                return self.create_federated_credential(segments[1], request.body)
+            case ["applications", _, "federatedidentitycredentials", _]:
+                self._allow(method, "GET", "PATCH", "DELETE")
+                return self.federated_credential_item(method, segments[1], segments[3], request)
             case ["serviceprincipals"]:
-                self._allow(method, "GET")
+                self._allow(method, "GET", "POST")
+                if method == "POST":
+                    return self.create_service_principal(request.body)
                 return self.list_service_principals(request)
             case ["serviceprincipals", _]:
                 return self.service_principal_item(method, segments[1], request)
+            case ["serviceprincipals", _, "approleassignments"]:
+                self._allow(method, "GET")
+                return self.list_granted_roles(segments[1], request)
             case ["serviceprincipals", _, "addtokensigningcertificate"]:
                 self._allow(method, "POST")
                 return self.add_token_signing_certificate(segments[1], request.body)
@@ -311,6 +412,24 @@ class GraphApi:
                 "Request_BadRequest",
                 "Specified HTTP method is not allowed for the request target.",
             )
+
+    def _upsert_by_unique_name(self, segments: list[str], request: HttpRequest) -> Result | None:
+        """`PATCH /applications(uniqueName='...')` with `Prefer: create-if-missing` creates the
+        application when no live one holds that uniqueName (201 with the new object); every
+        other request with that key is routed to the application holding it, or 404."""
+        head = segments[0]
+        prefix = "applications(uniquename='"
+        if not (head.lower().startswith(prefix) and head.endswith("')")):
+            return None
+        unique_name = head[len(prefix) : -2]
+        application = self.directory.app_by_unique_name(unique_name)
+        if application is not None:
+            segments[0:1] = ["applications", application["id"]]
+            return None
+        prefer = {p.strip().lower() for p in (request.header("prefer") or "").split(",")}
+        if request.method == "PATCH" and len(segments) == 1 and "create-if-missing" in prefer:
+            return self.create_application(request.body, unique_name)
+        raise not_found(unique_name)
 
     def _resolve_app_id_key(self, segments: list[str]) -> list[str]:
         """`applications(appId='...')` -> `applications/{objectId}`: the alternate key."""
@@ -453,7 +572,7 @@ class GraphApi:
 
     def list_applications(self, request: HttpRequest) -> Result:
         items = [
-            app
+            _application_view(app, with_keys=False)
             for object_id, app in self.directory.applications.items()
             if self.directory.listed(object_id)
         ]
@@ -465,8 +584,11 @@ class GraphApi:
         self._allow(method, "GET", "PATCH", "DELETE")
         application = self._application(object_id)
         if method == "GET":
+            # Graph returns keyCredentials' `key` only when $select names keyCredentials.
+            selected = {n.strip() for n in str(request.query.get("$select", "")).split(",")}
+            view = _application_view(application, with_keys="keyCredentials" in selected)
             return 200, self._entity(
-                application, "applications/$entity", request, "microsoft.graph.application"
+                view, "applications/$entity", request, "microsoft.graph.application"
             )
         if method == "DELETE":
             self.directory.soft_delete_application(application["id"])
@@ -479,10 +601,12 @@ class GraphApi:
         if "passwordCredentials" in changes:
             raise bad_request("New password credentials must be generated using service actions.")
         if "keyCredentials" in changes:
-            raise bad_request(
-                "The emulator does not model keyCredentials on applications; SAML signing "
-                "certificates belong on the service principal (addTokenSigningCertificate)."
-            )
+            changes["keyCredentials"] = _uploaded_key_credentials(changes["keyCredentials"])
+        if "uniqueName" in changes and application.get("uniqueName") not in (
+            None,
+            changes["uniqueName"],
+        ):
+            raise bad_request("Property 'uniqueName' cannot be changed once set.")
         self._check_application_changes(application, changes)
         _deep_merge(application, changes)
         self.directory.sync_service_principal(application)
@@ -726,6 +850,240 @@ class GraphApi:
             "usage": "Verify",
         }
 
+    # -- app registrations (the deployer) ----------------------------------------------------
+
+    def create_application(self, raw: bytes, unique_name: str | None) -> Result:
+        """`POST /applications`, or the create half of the uniqueName upsert."""
+        parse_body(raw, Application, "microsoft.graph.application")
+        changes = body_keys(raw)
+        for prop in changes:
+            if prop in APPLICATION_READ_ONLY:
+                raise read_only(prop)
+        display_name = changes.pop("displayName", None)
+        if not isinstance(display_name, str) or not display_name.strip():
+            raise bad_request("Property 'displayName' is required.")
+        if "passwordCredentials" in changes:
+            raise bad_request("New password credentials must be generated using service actions.")
+        if unique_name is not None:
+            if changes.get("uniqueName") not in (None, unique_name):
+                raise invalid_value("uniqueName", "Application")
+            changes["uniqueName"] = unique_name
+        elif changes.get("uniqueName") and self.directory.app_by_unique_name(changes["uniqueName"]):
+            raise GraphError(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "Another object with the same value for property uniqueName already exists.",
+            )
+        if "keyCredentials" in changes:
+            changes["keyCredentials"] = _uploaded_key_credentials(changes["keyCredentials"])
+        self._check_application_changes({"id": ""}, {"displayName": display_name, **changes})
+        application = self.directory.create_application(display_name, changes)
+        return 201, {
+            "@odata.context": CONTEXT + "applications/$entity",
+            **copy.deepcopy(_application_view(application, with_keys=False)),
+        }
+
+    def add_password(self, object_id: str, raw: bytes) -> Result:
+        application = self._application(object_id)
+        parse_body(raw, AddPasswordPostRequestBody, None)
+        requested = body_keys(raw).get("passwordCredential") or {}
+        for prop in ("keyId", "secretText", "hint", "customKeyIdentifier"):
+            if requested.get(prop) is not None:
+                raise read_only(prop)
+        now = self.directory.clock.now().replace(microsecond=0)
+        end = now + dt.timedelta(days=2 * 365)
+        if requested.get("endDateTime") is not None:
+            end = dt.datetime.fromisoformat(requested["endDateTime"])
+            end = (end if end.tzinfo else end.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        if end <= now:
+            raise invalid_value("endDateTime", "PasswordCredential")
+        secret = _new_password()
+        credential = {
+            "customKeyIdentifier": None,
+            "displayName": requested.get("displayName"),
+            "endDateTime": graph_time(end),
+            "hint": secret[:3],
+            "keyId": new_id(),
+            "secretText": None,
+            "startDateTime": graph_time(now),
+        }
+        application["passwordCredentials"].append(credential)
+        return 200, {
+            "@odata.context": CONTEXT + "microsoft.graph.passwordCredential",
+            **credential,
+            "secretText": secret,
+        }
+
+    def _federated(self, application: JsonDict) -> list[JsonDict]:
+        credentials: list[JsonDict] = application.setdefault("federatedIdentityCredentials", [])
+        return credentials
+
+    def _federated_entity(self, application: JsonDict, credential: JsonDict) -> JsonDict:
+        return {"id": _federated_id(application["id"], credential["name"]), **credential}
+
+    def list_federated_credentials(self, object_id: str, request: HttpRequest) -> Result:
+        application = self._application(object_id)
+        items = [self._federated_entity(application, c) for c in self._federated(application)]
+        spec = FilterSpec(
+            "FederatedIdentityCredential",
+            {"name": _ops({"eq", "in"}), "subject": _ops({"eq"}), "issuer": _ops({"eq"})},
+        )
+        return self._collection(
+            request,
+            items,
+            spec,
+            f"applications('{object_id}')/federatedIdentityCredentials",
+            "microsoft.graph.federatedIdentityCredential",
+        )
+
+    def _check_federated(self, credential: JsonDict) -> None:
+        if not FEDERATED_NAME.match(str(credential.get("name") or "")):
+            raise invalid_value("name", "FederatedIdentityCredential")
+        issuer = credential.get("issuer")
+        if not isinstance(issuer, str) or not issuer.startswith("https://"):
+            raise invalid_value("issuer", "FederatedIdentityCredential")
+        subject = credential.get("subject")
+        if not isinstance(subject, str) or not subject or len(subject) > 600:
+            raise invalid_value("subject", "FederatedIdentityCredential")
+        audiences = credential.get("audiences")
+        # Entra accepts exactly one audience.
+        if not isinstance(audiences, list) or len(audiences) != 1 or not audiences[0]:
+            raise invalid_value("audiences", "FederatedIdentityCredential")
+
+    def _federated_conflict(
+        self, application: JsonDict, credential: JsonDict, except_name: str | None
+    ) -> None:
+        for existing in self._federated(application):
+            if except_name is not None and existing["name"].casefold() == except_name.casefold():
+                continue
+            same_name = existing["name"].casefold() == credential["name"].casefold()
+            same_pair = (existing["issuer"], existing["subject"]) == (
+                credential["issuer"],
+                credential["subject"],
+            )
+            if same_name or same_pair:
+                raise GraphError(
+                    409,
+                    "Request_MultipleObjectsWithSameKeyValue",
+                    "FederatedIdentityCredential with the same name, or the same issuer and "
+                    "subject, already exists.",
+                )
+
+    def create_federated_credential(self, object_id: str, raw: bytes) -> Result:
+        application = self._application(object_id)
+        parse_body(raw, FederatedIdentityCredential, "microsoft.graph.federatedIdentityCredential")
+        body = body_keys(raw)
+        if "id" in body:
+            raise read_only("id")
+        credential = {key: body.get(key) for key in FEDERATED_KEYS}
+        self._check_federated(credential)
+        self._federated_conflict(application, credential, None)
+        if len(self._federated(application)) >= MAX_FEDERATED_CREDENTIALS:
+            raise bad_request(
+                f"An application can have at most {MAX_FEDERATED_CREDENTIALS} federated "
+                "identity credentials."
+            )
+        self._federated(application).append(credential)
+        return 201, {
+            "@odata.context": CONTEXT
+            + f"applications('{object_id}')/federatedIdentityCredentials/$entity",
+            **copy.deepcopy(self._federated_entity(application, credential)),
+        }
+
+    def federated_credential_item(
+        self, method: str, object_id: str, key: str, request: HttpRequest
+    ) -> Result:
+        application = self._application(object_id)
+        credentials = self._federated(application)
+        found = next(
+            (c for c in credentials if _federated_id(application["id"], c["name"]) == key.lower()),
+            None,
+        )
+        if found is None:
+            raise not_found(key)
+        if method == "GET":
+            return 200, self._entity(
+                self._federated_entity(application, found),
+                f"applications('{object_id}')/federatedIdentityCredentials/$entity",
+            )
+        if method == "DELETE":
+            credentials.remove(found)
+            return 204, None
+        parse_body(
+            request.body, FederatedIdentityCredential, "microsoft.graph.federatedIdentityCredential"
+        )
+        changes = body_keys(request.body)
+        if "id" in changes or changes.get("name", found["name"]) != found["name"]:
+            raise read_only("name" if "name" in changes else "id")
+        updated = {**found, **{k: v for k, v in changes.items() if k in FEDERATED_KEYS}}
+        self._check_federated(updated)
+        self._federated_conflict(application, updated, found["name"])
+        found.update(updated)
+        return 204, None
+
+    def create_service_principal(self, raw: bytes) -> Result:
+        parse_body(raw, ServicePrincipal, "microsoft.graph.servicePrincipal")
+        body = body_keys(raw)
+        unknown = set(body) - {"appId", "tags", "notes", "appRoleAssignmentRequired"}
+        if unknown:
+            raise bad_request(
+                f"The emulator does not model setting {sorted(unknown)} when creating a service "
+                "principal."
+            )
+        app_id = body.get("appId")
+        application = self.directory.app_by_app_id(app_id) if isinstance(app_id, str) else None
+        if application is None or not self.directory.reached(application["id"]):
+            raise bad_request(
+                f"The appId '{app_id}' of the service principal does not reference a valid "
+                "application object.",
+                "Request_BadRequest",
+            )
+        if self.directory.sp_for_app(application["appId"]) is not None:
+            raise GraphError(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "The service principal cannot be created, updated, or restored because the "
+                "service principal name is already in use.",
+            )
+        data = self.directory.create_service_principal(application)
+        for prop in ("tags", "notes", "appRoleAssignmentRequired"):
+            if prop in body:
+                data[prop] = copy.deepcopy(body[prop])
+        return 201, {
+            "@odata.context": CONTEXT + "servicePrincipals/$entity",
+            **copy.deepcopy(data),
+        }
+
+    def list_granted_roles(self, object_id: str, request: HttpRequest) -> Result:
+        """`GET /servicePrincipals/{id}/appRoleAssignments`: the app roles (of any resource)
+        granted to this service principal."""
+        self._service_principal(object_id)
+        items = [
+            assignment
+            for record in self.directory.service_principals.values()
+            for key, assignment in record.assignments.items()
+            if assignment["principalId"] == object_id and self.directory.listed(key)
+        ]
+        return self._collection(
+            request,
+            items,
+            ASSIGNMENT_FILTERS,
+            f"servicePrincipals('{object_id}')/appRoleAssignments",
+            "microsoft.graph.appRoleAssignment",
+        )
+
+    def _check_consent_admin(self, record: ServicePrincipalRecord) -> None:
+        """Granting or revoking a Microsoft API's application permissions as a signed-in user
+        takes Global Administrator or Privileged Role Administrator."""
+        if not record.first_party or "scp" not in self.claims:
+            return
+        if not CONSENT_ADMIN_ROLES & set(self.claims.get("wids") or []):
+            raise GraphError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+
     # -- app role assignments ----------------------------------------------------------------
 
     def list_assignments(self, object_id: str, request: HttpRequest) -> Result:
@@ -755,12 +1113,20 @@ class GraphApi:
                 raise invalid_value(prop, "AppRoleAssignment")
         if body["resourceId"].lower() != object_id.lower():
             raise invalid_value("resourceId", "AppRoleAssignment")
+        self._check_consent_admin(record)
         principal = self.directory.principals.get(body["principalId"].lower())
+        grantee = self.directory.service_principals.get(body["principalId"].lower())
+        if principal is None and grantee is not None and self.directory.reached(grantee.data["id"]):
+            principal = Principal("ServicePrincipal", grantee.data)
         if principal is None:
             raise invalid_value("principalId", "AppRoleAssignment")
         role_id = body["appRoleId"].lower()
         roles = [role for role in record.data.get("appRoles") or [] if role.get("isEnabled")]
+        if principal.kind == "ServicePrincipal":
+            roles = [r for r in roles if "Application" in (r.get("allowedMemberTypes") or [])]
         role_ids = {role["id"] for role in roles} or {DEFAULT_ACCESS_ROLE_ID}
+        if record.first_party:
+            role_ids.discard(DEFAULT_ACCESS_ROLE_ID)
         if role_id not in role_ids:
             raise bad_request(
                 f"Permission being assigned was not found on application '{record.data['appId']}'."
@@ -794,6 +1160,7 @@ class GraphApi:
         if assignment is None or not self.directory.reached(key):
             raise not_found(key)
         if method == "DELETE":
+            self._check_consent_admin(record)
             del record.assignments[key]
             return 204, None
         return 200, self._entity(

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 
 from ._authority import DEFAULT_ROLES, GRAPH_RESOURCE, TOKEN_LIFETIME, Authority
@@ -38,6 +39,13 @@ from ._http import HttpRequest, HttpResponse, LocalServer, json_response
 from ._pki import make_ca, make_server_cert
 
 Server = Literal["graph", "authority"]
+# What an admin signed in with Azure CLI consents to for these calls, and the role ids of the
+# directory roles that may grant Microsoft Graph's application permissions.
+ADMIN_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All")
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
 _SECRET_FIELDS = ("client_secret", "client_assertion")
 
 _DEFAULT_MESSAGES = {
@@ -147,6 +155,7 @@ class EntraEmulator:
         self._authority = Authority(self._directory, self.client_id, self.client_secret)
         self._authority.roles = tuple(roles)
         self._graph = GraphApi(self._directory, self._authority.validate_graph_token)
+        self.microsoft_graph_sp_id: str = self._directory.seed_microsoft_graph().data["id"]
         self._lock = self._directory.lock
         self._failures: list[_Failure] = []
         self._slows: list[_Slow] = []
@@ -235,6 +244,48 @@ class EntraEmulator:
             audience=audience,
             lifetime=dt.timedelta(seconds=lifetime_seconds),
             roles=None if roles is None else tuple(roles),
+        )
+
+    def issue_admin_token(
+        self,
+        *,
+        scopes: Sequence[str] = ADMIN_SCOPES,
+        directory_roles: Sequence[str] = (GLOBAL_ADMINISTRATOR,),
+        user_principal_name: str | None = None,
+    ) -> str:
+        """A delegated token for a signed-in administrator, as `az account get-access-token`
+        or a device-code sign-in returns it: `scp` = `scopes`, `wids` = `directory_roles`
+        (role template ids; Global Administrator by default)."""
+        upn = user_principal_name or f"admin@{self._directory.domain}"
+        user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, upn))
+        issuer = f"https://sts.windows.net/{self.tenant_id}/"
+        now = int(time.time())
+        claims = {
+            "aud": GRAPH_RESOURCE,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + int(TOKEN_LIFETIME.total_seconds()),
+            "app_displayname": "Microsoft Azure CLI",
+            "appid": AZURE_CLI_APP_ID,
+            "appidacr": "0",  # a public client
+            "idp": issuer,
+            "idtyp": "user",
+            "oid": user_id,
+            "scp": " ".join(scopes),
+            "sub": user_id,
+            "tid": self.tenant_id,
+            "upn": upn,
+            "uti": secrets.token_urlsafe(16),
+            "ver": "1.0",
+            "wids": list(directory_roles),
+        }
+        # Signed with the authority's token key, so Graph accepts it like any token it issued.
+        return jwt.encode(
+            claims,
+            self._authority._signing_key,
+            algorithm="RS256",
+            headers={"kid": self._authority.key_id},
         )
 
     def add_user(
@@ -402,8 +453,24 @@ class EntraEmulator:
             return copy.deepcopy(list(self._directory.applications.values()))
 
     def service_principals(self) -> list[JsonDict]:
+        """The tenant's own service principals (not Microsoft's, such as Microsoft Graph)."""
         with self._lock:
-            return copy.deepcopy([r.data for r in self._directory.service_principals.values()])
+            return copy.deepcopy(
+                [r.data for r in self._directory.service_principals.values() if not r.first_party]
+            )
+
+    def granted_app_roles(self, sp_id: str) -> list[JsonDict]:
+        """App role assignments whose principal is the service principal `sp_id` (e.g. the
+        Microsoft Graph application permissions granted to it by admin consent)."""
+        with self._lock:
+            return copy.deepcopy(
+                [
+                    assignment
+                    for record in self._directory.service_principals.values()
+                    for assignment in record.assignments.values()
+                    if assignment["principalId"] == sp_id
+                ]
+            )
 
     def deleted_applications(self) -> list[JsonDict]:
         with self._lock:
