@@ -19,6 +19,7 @@ from mobile_sso.export import (
     outputs_from_file,
     render,
 )
+from mobile_sso.try_signin_cli import try_signin_command
 
 app = typer.Typer(
     help="Cognito + Microsoft Entra ID single sign-on for mobile apps.",
@@ -30,6 +31,7 @@ config_app = typer.Typer(help="Check and describe environment config files.", no
 app.add_typer(config_app, name="config")
 app.command("check-response")(check_response_command)
 app.command("doctor")(doctor_command)
+app.command("try-signin")(try_signin_command)
 
 
 @config_app.command("validate")
