@@ -700,10 +700,23 @@ class SignInResult:
 def read_callback(request: AuthorizationRequest, callback: Callback, env: str) -> str:
     """The authorization code, once the answer is known to belong to this sign-in."""
     params = callback.params
-    state = params.get("state", "")
+    state = params.get("state")
+    if state is None and "error" in params:
+        # Some errors come back before Cognito has read the request's state; the code-less
+        # answer can be shown, but not trusted as this sign-in's.
+        error = params["error"]
+        description = params.get("error_description", "")
+        raise SignInFailed(
+            "callback",
+            f"an error came back without state, so it cannot be tied to this sign-in: {error}"
+            + (f": {description}" if description else ""),
+            error=error,
+            error_description=description,
+            advice=advice_for(error, description, env),
+        )
     # State first: an answer this sign-in did not ask for is refused before anything in it,
     # even an error message, is believed.
-    if not hmac.compare_digest(state.encode(), request.state.encode()):
+    if not hmac.compare_digest((state or "").encode(), request.state.encode()):
         raise SignInFailed(
             "callback",
             "the answer on the callback URL carries a state that is not this sign-in's: it "

@@ -154,6 +154,16 @@ def test_answer_without_state_is_refused() -> None:
         read_callback(request, Callback({"code": "c"}), "dev")
 
 
+def test_error_without_state_is_shown_as_not_tied_to_this_sign_in() -> None:
+    request = AuthorizationRequest.new(target())
+    with pytest.raises(SignInFailed) as caught:
+        read_callback(request, Callback({"error": "invalid_request"}), "dev")
+    assert caught.value.message == (
+        "an error came back without state, so it cannot be tied to this sign-in: invalid_request"
+    )
+    assert caught.value.error == "invalid_request"
+
+
 def test_answer_with_this_state_gives_its_code() -> None:
     request = AuthorizationRequest.new(target())
     assert read_callback(request, Callback({"state": request.state, "code": "c0de"}), "dev") == (
