@@ -7,6 +7,7 @@ signed SAMLResponse -> /saml2/idpresponse -> the loopback callback URL the comma
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -21,7 +22,12 @@ from mobile_sso import try_signin_cli
 from mobile_sso.cli import app
 from mobile_sso.try_signin import Opener
 from tests.signin_emulator import Behaviour, SignInEmulator
-from tests.signin_emulator.environment import Environment, point_at, write_environment
+from tests.signin_emulator.environment import (
+    Environment,
+    free_port,
+    point_at,
+    write_environment,
+)
 from tests.signin_emulator.server import RELAY_STATE_ERROR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -135,6 +141,34 @@ def test_sign_in_as_json_carries_the_verified_claims(
     assert claims["aud"] == "3q9v1k7m2c8x5b0n4h6j2l1p0s"
     assert claims["identities"][0]["providerType"] == "SAML"
     assert document["access_token_claims"]["scope"] == "openid email profile"
+
+
+def test_show_tokens_prints_the_tokens_the_app_would_hold(
+    environment: Environment, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with environment.emulator() as emulator:
+        result = run(environment, emulator, context, monkeypatch, "--json", "--show-tokens")
+    assert result.exit_code == 0, result.output
+    tokens = json.loads(result.stdout)["tokens"]
+    _, payload, _ = tokens["id_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["email"] == "alice@contoso.com"
+    assert tokens["access_token"].count(".") == 2
+    assert tokens["refresh_token"]
+
+
+def test_localhost_callback_url_is_answered(
+    tmp_path: Path, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Registered as localhost (the usual spelling), listened on at 127.0.0.1: the browser
+    # falls back to it when nothing answers on ::1.
+    environment = write_environment(
+        tmp_path, callback_url=f"http://localhost:{free_port()}/callback"
+    )
+    with environment.emulator() as emulator:
+        result = run(environment, emulator, context, monkeypatch, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["app_sees"]["Email"] == "alice@contoso.com"
 
 
 def test_code_is_redeemed_with_the_verifier_of_the_challenge_sent(
