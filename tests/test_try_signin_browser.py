@@ -205,7 +205,7 @@ def test_verifier_that_does_not_match_the_challenge_is_reported(
         result = run(environment, emulator, context, monkeypatch, "--json")
     assert result.exit_code == 1
     failure = json.loads(result.stdout)
-    assert failure["stage"] == "token"
+    assert failure["stage"] == "token", failure["message"]
     assert failure["error"] == "invalid_grant"
     assert "code_verifier does not match the code_challenge" in failure["message"]
 
@@ -218,7 +218,7 @@ def test_error_redirect_is_shown_with_the_doctor_advice(
         result = run(environment, emulator, context, monkeypatch, "--json")
     assert result.exit_code == 1
     failure = json.loads(result.stdout)
-    assert failure["stage"] == "callback"
+    assert failure["stage"] == "callback", failure["message"]
     assert failure["error"] == "invalid_request"
     assert failure["error_description"] == RELAY_STATE_ERROR
     (advice,) = failure["advice"]
@@ -247,7 +247,7 @@ def test_token_signed_by_a_key_the_pool_does_not_list_is_refused(
         result = run(environment, emulator, context, monkeypatch, "--json")
     assert result.exit_code == 1
     failure = json.loads(result.stdout)
-    assert failure["stage"] == "verify"
+    assert failure["stage"] == "verify", failure["message"]
     assert failure["message"] == (
         "the ID token is signed by the key 'not-a-pool-key', which is not one of the user "
         "pool's signing keys (emulator-key-1): it was not issued by this user pool"
@@ -262,7 +262,7 @@ def test_expired_token_is_refused(
         result = run(environment, emulator, context, monkeypatch, "--json")
     assert result.exit_code == 1
     failure = json.loads(result.stdout)
-    assert failure["stage"] == "verify"
+    assert failure["stage"] == "verify", failure["message"]
     assert failure["message"].startswith("the ID token expired at ")
 
 

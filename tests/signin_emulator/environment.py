@@ -4,6 +4,7 @@ callback URL is on a free port, as `mobile-sso try-signin` reads them."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,29 @@ CLI_CLIENT_ID = "3q9v1k7m2c8x5b0n4h6j2l1p0s"
 OUTPUTS_FIXTURE = REPO / "tests" / "fixtures" / "outputs" / "cdk-outputs-example.json"
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A free port below the ephemeral range, as a registered callback port would be.
+
+    A port the OS handed out (bind to 0) is soon handed out again, to the emulator or to
+    the local end of a browser's connection, and the callback could then not listen on it.
+    """
+    start = _ephemeral_start()
+    for _ in range(100):
+        port = random.randrange(10_000, start)  # noqa: S311 (not for security)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between 10000 and {start}")
 
 
 @dataclass(frozen=True)
