@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install synth test lint typecheck pytest schema diff deploy clean
+.PHONY: help install browser synth test lint typecheck pytest schema diff deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,17 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(BIN)/.installed node_modules/.installed ## install Python and Node dependencies locally
 
+# The try-signin tests drive Debian's chromium through Playwright (never Playwright's own
+# browser download). apt-get update runs only when the install fails without it.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: ## install Debian's chromium for the browser tests (apt-get, as root or via sudo)
+	@test -x $(CHROMIUM) || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }; }
+	@test -x $(CHROMIUM) || { echo "chromium is still missing at $(CHROMIUM)" >&2; exit 1; }
+
 synth: install ## synthesize the ENV environment (default: example) into cdk.out/, offline
 	$(CDK) synth --no-notices --quiet -c env=$(ENV)
 	@echo "Synthesized $(ENV) into cdk.out/:" && ls cdk.out/*.template.json
@@ -40,7 +51,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## the full gate: ruff, mypy --strict, pytest

@@ -21,6 +21,7 @@ from mobile_sso.export import (
     render,
 )
 from mobile_sso.rotate_certificate import rotate_certificate_command
+from mobile_sso.try_signin_cli import try_signin_command
 
 app = typer.Typer(
     help="Cognito + Microsoft Entra ID single sign-on for mobile apps.",
@@ -34,6 +35,7 @@ app.command("check-response")(check_response_command)
 app.command("doctor")(doctor_command)
 app.command("rotate-certificate")(rotate_certificate_command)
 app.command("bootstrap-entra")(bootstrap_entra_command)
+app.command("try-signin")(try_signin_command)
 
 
 @config_app.command("validate")

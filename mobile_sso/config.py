@@ -103,6 +103,12 @@ _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 _UNSAFE_SCHEMES = ("javascript", "data", "file", "vbscript", "about", "blob")
 
 
+def is_loopback_url(value: str) -> bool:
+    """Whether `value` is an http(s) URL on this machine's loopback interface (RFC 8252 7.3)."""
+    parts = urlsplit(value)
+    return parts.scheme.lower() in ("http", "https") and (parts.hostname or "") in _LOOPBACK_HOSTS
+
+
 def _redirect_url(value: str) -> str:
     if len(value) > MAX_URL_LENGTH:
         raise _rule(
@@ -529,6 +535,11 @@ class AppClient(_Strict):
         description="Also offer sign-in with the pool's own (admin-created) users.",
     )
     token_validity: TokenValidity | None = None
+    allow_loopback_callbacks: bool = Field(
+        default=False,
+        description="Allow http://localhost / 127.0.0.1 callback URLs outside stage dev "
+        "(they exist for `mobile-sso try-signin` on a developer machine).",
+    )
 
 
 def _repeated(values: list[str]) -> list[str]:
@@ -754,6 +765,31 @@ class EnvironmentConfig(_Strict):
                     "providers: drop allow_cognito_users or the IdP",
                 )
         _check_idp_initiated_targets(info.data["entra"], clients)
+        return clients
+
+    @field_validator("clients")
+    @classmethod
+    def _loopback_callbacks_only_in_dev(
+        cls, clients: list[AppClient], info: ValidationInfo
+    ) -> list[AppClient]:
+        # A loopback callback lets any program listening on that port of a user's machine
+        # receive authorization codes: a developer's test tool, not a production redirect.
+        stage = info.data.get("stage")
+        if stage is None or stage is Stage.DEV:
+            return clients  # dev, or a stage that is itself invalid and already reported
+        for client in clients:
+            if client.allow_loopback_callbacks:
+                continue
+            for index, url in enumerate(client.callback_urls):
+                if is_loopback_url(url):
+                    raise _rule(
+                        "loopback_callback",
+                        f"client {client.name!r}: callback_urls[{index}] {url!r} is a loopback "
+                        f"URL, allowed only in stage dev (this is {stage.value}): it is for "
+                        "testing sign-in on a developer machine (mobile-sso try-signin); "
+                        "remove it, or set allow_loopback_callbacks: true on the client to "
+                        "keep it on purpose",
+                    )
         return clients
 
     @field_validator("groups")

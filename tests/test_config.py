@@ -259,7 +259,7 @@ def test_unknown_nested_key_is_refused_with_a_suggestion() -> None:
     assert problems_for(with_client(callback_url=["myapp://cb"])) == [
         "clients[0].callback_url: unknown key; did you mean 'callback_urls'? (allowed here: "
         "name, platform, callback_urls, sign_out_urls, scopes, oauth_flows, generate_secret, "
-        "identity_providers, allow_cognito_users, token_validity)"
+        "identity_providers, allow_cognito_users, token_validity, allow_loopback_callbacks)"
     ]
 
 
