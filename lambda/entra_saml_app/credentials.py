@@ -49,10 +49,10 @@ class Credentials:
         """What must never appear in a log line or a CloudFormation reason."""
         return (self.client_secret, self.certificate_pem)
 
-    def sign_in_advice(self) -> str:
+    def sign_in_advice(self, entra_message: str = "") -> str:
         """What to check when Entra refuses to issue a token for these credentials."""
         if self.assertion is not None:
-            return self.assertion.advice(self.client_id)
+            return self.assertion.advice(self.client_id, entra_message)
         return "check tenantId, clientId and the credential in the secret."
 
 
@@ -116,6 +116,10 @@ DEFAULT_AUDIENCE = "api://AzureADTokenExchange"
 SIGNING_ALGORITHM = "RS256"  # what Entra verifies federated assertions with
 TOKEN_SECONDS = 300  # STS's default; the IAM policy allows no longer
 _STS_NAMESPACE = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+# Entra's refusals of a federated assertion that no credential change fixes the same way:
+# outside its time range; signing key unknown to the issuer's JWKS, or a bad signature.
+_TIME_CODES = ("AADSTS700024",)
+_SIGNATURE_CODES = ("AADSTS7000272", "AADSTS700027:", "AADSTS5002738")
 
 # Fetches a token for one audience: (audience) -> JWT.
 TokenSource = Callable[[str], str]
@@ -143,12 +147,21 @@ class WebIdentityAssertion:
             self.subject = _text(claims.get("sub"))
         return token
 
-    def advice(self, client_id: str) -> str:
-        issuer = (
-            self.issuer
-            or "<your account's issuer: aws iam get-outbound-web-identity-federation-info>"
-        )
-        subject = self.subject or "<the handler role ARN: stack output EntraHandlerRoleArn>"
+    def advice(self, client_id: str, entra_message: str = "") -> str:
+        issuer = self.issuer or "<the account's issuer URL>"
+        subject = self.subject or "<the handler role ARN>"
+        if any(code in entra_message for code in _TIME_CODES):
+            return (
+                "Entra found the AWS web identity token outside its validity window: retry; "
+                "if it persists, the token was held too long before use (see the Lambda log)."
+            )
+        if any(code in entra_message for code in _SIGNATURE_CODES):
+            return (
+                f"Entra could not verify the AWS web identity token with the keys published "
+                f"by {issuer}: check that the federated credential on app registration "
+                f"{client_id} names exactly this issuer (aws iam "
+                "get-outbound-web-identity-federation-info)."
+            )
         return (
             f"Entra did not accept the AWS web identity token: app registration {client_id} "
             f"needs a federated credential with issuer {issuer}, subject {subject} and "

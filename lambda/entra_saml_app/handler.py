@@ -264,7 +264,8 @@ def _reasons(tenant_id: str, credentials: Credentials) -> Iterator[None]:
     try:
         yield
     except StepFailed as failure:
-        reason = failure.explain(tenant_id, credentials.client_id, credentials.sign_in_advice())
+        advice = credentials.sign_in_advice(failure.error.message)
+        reason = failure.explain(tenant_id, credentials.client_id, advice)
         raise ProvisioningError(reason) from failure
     except ProvisioningError:
         raise

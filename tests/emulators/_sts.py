@@ -84,6 +84,7 @@ class StsEmulator:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._kid = uuid.uuid4().hex
         self._rogue_key: rsa.RSAPrivateKey | None = None
+        self._rogue_kid = self._kid
         self._skew = 0
         self._calls: list[StsCall] = []
         self._server: LocalServer | None = None
@@ -120,10 +121,12 @@ class StsEmulator:
 
     # -- knobs -------------------------------------------------------------------------------
 
-    def sign_with_unknown_key(self) -> None:
-        """Tokens from now on are signed by a key the JWKS does not publish."""
+    def sign_with_unknown_key(self, *, same_kid: bool = False) -> None:
+        """Tokens from now on are signed by a key the JWKS does not publish, under a key id
+        of its own, or (`same_kid`) under the published key's id: a forged signature."""
         with self._lock:
             self._rogue_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self._rogue_kid = self._kid if same_kid else uuid.uuid4().hex
 
     def skew_tokens(self, seconds: int) -> None:
         """Date tokens `seconds` off the real clock (negative: already expired)."""
@@ -140,6 +143,7 @@ class StsEmulator:
         """A token as GetWebIdentityToken issues it to the role."""
         with self._lock:
             key = self._rogue_key or self._key
+            kid = self._rogue_kid if self._rogue_key else self._kid
             now = int(time.time()) + self._skew
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -155,7 +159,7 @@ class StsEmulator:
                 "principal_id": self.role_arn,
             },
         }
-        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": self._kid})
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         with self._lock:
             self.issued.append(token)
         return token
