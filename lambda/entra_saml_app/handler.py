@@ -38,6 +38,8 @@ Environment, read at every invocation:
   taken for replication lag and retried (default 300).
 - `ENTRA_HTTP_TIMEOUT_SECONDS`: per HTTP request (default 30).
 - `REQUESTS_CA_BUNDLE` or `SSL_CERT_FILE`: trust roots for HTTPS, when not the public ones.
+- `AWS_REGION` (set by Lambda): with federated credentials, STS is asked in this region;
+  `AWS_ENDPOINT_URL_STS` overrides the endpoint (a VPC endpoint, an emulator).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from entra_saml_app import handler
 from entra_saml_app.errors import ProvisioningError
 
 from tests.emulators import EntraEmulator, StsEmulator
-from tests.lambda_handler.conftest import REGION, Event, Provider
+from tests.lambda_handler.conftest import REGION, Event, Provider, load_event
 
 AUDIENCE = "api://AzureADTokenExchange"
 
@@ -132,6 +132,22 @@ def test_delete_with_federated_credentials_removes_the_application(
     provider.on_event(provider.delete_event(event, created["PhysicalResourceId"]))
 
     assert emulator.applications() == []
+
+
+def test_relay_state_is_set_with_federated_credentials(
+    emulator: EntraEmulator, sts: StsEmulator, provider: Provider
+) -> None:
+    trust(emulator, sts)
+    created = provider.deploy(federated(provider.create_event(), emulator))
+    sp_id = created["Data"]["ServicePrincipalId"]
+    values = {**provider.values, "ServicePrincipalId": sp_id}
+    event = federated(load_event("relay-state-create", **values), emulator)
+
+    provider.deploy(event)
+
+    (sp,) = [sp for sp in emulator.service_principals() if sp["id"] == sp_id]
+    relay_state = event["ResourceProperties"]["RelayState"]
+    assert sp["samlSingleSignOnSettings"]["relayState"] == relay_state
 
 
 # -- Entra refuses the token: the reason says which federated credential to fix --------------
