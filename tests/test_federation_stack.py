@@ -7,12 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 
 from mobile_sso import outputs
-from mobile_sso.config import ConfigError, EnvironmentConfig, parse_config
-from sso_constructs.entra_saml_application import RESOURCE_TYPE, handler_role_name
+from mobile_sso.config import ConfigError, EnvironmentConfig, load_config, parse_config
+from sso_constructs.entra_saml_application import (
+    RESOURCE_TYPE,
+    EntraFederation,
+    EntraSamlApplication,
+    handler_role_name,
+)
 from tests.conftest import example_data, template_of
 from tests.test_stack import synth_to
 
@@ -179,3 +186,34 @@ def test_cdk_nag_finds_nothing_unacknowledged_with_federation(tmp_path: Path) ->
 
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert report["pluginReports"] == []
+
+
+def mixed_config() -> EnvironmentConfig:
+    """Multitenant, the second tenant federated: all three share the one handler role."""
+    multitenant = load_config("example-multitenant").model_dump(mode="json", exclude_none=True)
+    tenant = multitenant["entra"][1]
+    del tenant["credentials_secret"]
+    tenant["federation"] = {"client_id": DEPLOYER}
+    return parse_config(multitenant, "mixed.yaml")
+
+
+def test_cdk_nag_finds_nothing_unacknowledged_with_mixed_tenants(tmp_path: Path) -> None:
+    synth_to(tmp_path, mixed_config(), nag=True)  # raises on any finding
+
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_federated_application_after_a_secret_one_is_refused_with_the_order_to_use() -> None:
+    stack = cdk.Stack(cdk.App(post_cli_context={"aws:cdk:bundling-stacks": []}), "Mixed")
+    common = {
+        "tenant_id": "11111111-1111-4111-8111-111111111111",
+        "display_name": "app",
+        "identifier_uri": "urn:amazon:cognito:sp:eu-west-1_x",
+        "reply_url": "https://x.auth.eu-west-1.amazoncognito.com/saml2/idpresponse",
+    }
+    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Creds", "creds")
+    EntraSamlApplication(stack, "WithSecret", credentials=secret, **common)
+
+    with pytest.raises(ValueError, match="create the federated Entra applications of the global"):
+        EntraSamlApplication(stack, "Federated", federation=EntraFederation(DEPLOYER), **common)
