@@ -206,7 +206,7 @@ def test_cdk_nag_finds_nothing_unacknowledged_with_mixed_tenants(tmp_path: Path)
 
 def test_federated_application_after_a_secret_one_is_refused_with_the_order_to_use() -> None:
     stack = cdk.Stack(cdk.App(post_cli_context={"aws:cdk:bundling-stacks": []}), "Mixed")
-    common = {
+    common: dict[str, Any] = {
         "tenant_id": "11111111-1111-4111-8111-111111111111",
         "display_name": "app",
         "identifier_uri": "urn:amazon:cognito:sp:eu-west-1_x",
