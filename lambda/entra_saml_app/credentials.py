@@ -112,14 +112,14 @@ def _secrets_client(secret_arn: str) -> SecretsClient:
 
 # -- federated: an AWS STS web identity token as the client assertion -----------------------
 
-DEFAULT_AUDIENCE = "api://AzureADTokenExchange"
 SIGNING_ALGORITHM = "RS256"  # what Entra verifies federated assertions with
 TOKEN_SECONDS = 300  # STS's default; the IAM policy allows no longer
 _STS_NAMESPACE = "{https://sts.amazonaws.com/doc/2011-06-15/}"
-# Entra's refusals of a federated assertion that no credential change fixes the same way:
-# outside its time range; signing key unknown to the issuer's JWKS, or a bad signature.
+# Entra's refusals that the federated credential's issuer, subject and audience do not
+# explain: the token outside its time range; its signing key missing from the issuer's
+# published keys, or a signature that does not verify.
 _TIME_CODES = ("AADSTS700024",)
-_SIGNATURE_CODES = ("AADSTS7000272", "AADSTS700027:", "AADSTS5002738")
+_SIGNATURE_CODES = ("AADSTS7000272", "AADSTS700027:")
 
 # Fetches a token for one audience: (audience) -> JWT.
 TokenSource = Callable[[str], str]
@@ -152,8 +152,8 @@ class WebIdentityAssertion:
         subject = self.subject or "<the handler role ARN>"
         if any(code in entra_message for code in _TIME_CODES):
             return (
-                "Entra found the AWS web identity token outside its validity window: retry; "
-                "if it persists, the token was held too long before use (see the Lambda log)."
+                "Entra found the AWS web identity token outside its validity window (it lives "
+                f"{TOKEN_SECONDS} seconds from its issue): retry the deployment."
             )
         if any(code in entra_message for code in _SIGNATURE_CODES):
             return (
