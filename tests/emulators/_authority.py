@@ -449,7 +449,7 @@ class Authority:
         audiences = claims.get("aud")
         presented = [audiences] if isinstance(audiences, str) else list(audiences or [])
         with self.directory.lock:
-            records = copy_list(self.directory.federated_identity_credentials(self.client_id))
+            records = _copies(self.directory.federated_identity_credentials(self.client_id))
         hint = (
             "Please check your federated identity credential Subject, Audience and Issuer "
             "against the presented assertion. "
@@ -628,19 +628,15 @@ def _unverified(token: str) -> dict[str, Any]:
     return claims
 
 
-def copy_list(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _copies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(record) for record in records]
 
 
 def _issuer_keys(issuer: str) -> dict[str, Any]:
     """The issuer's signing keys by kid, through OIDC discovery (loopback issuers only)."""
     if urlparse(issuer).hostname not in ("127.0.0.1", "localhost"):
-        raise TokenError(
-            401,
-            "invalid_client",
-            7000274,
-            f"The emulator cannot reach the identity provider {issuer} (loopback only).",
-        )
+        # A test set up a credential for a real issuer: a misuse, reported as an emulator error.
+        raise ValueError(f"the emulator reaches identity providers on loopback only: {issuer}")
     with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=10) as answer:  # noqa: S310
         discovery = json.load(answer)
     with urllib.request.urlopen(str(discovery["jwks_uri"]), timeout=10) as answer:  # noqa: S310
