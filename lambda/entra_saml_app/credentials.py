@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from entra_saml_app.errors import ProvisioningError
+from entra_saml_app.logs import log
 
 EXPECTED_SHAPE = (
     '{"tenantId": "<tenant GUID>", "clientId": "<app GUID>", '
@@ -145,6 +146,8 @@ class WebIdentityAssertion:
         with self._lock:
             self.issuer = _text(claims.get("iss"))
             self.subject = _text(claims.get("sub"))
+        # The token's public claims, what Entra matches a federated credential against.
+        log("web identity token", issuer=self.issuer, subject=self.subject, audience=self.audience)
         return token
 
     def advice(self, client_id: str, entra_message: str = "") -> str:

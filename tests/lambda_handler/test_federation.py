@@ -258,6 +258,25 @@ def test_sts_access_denied_names_the_audience_and_the_permission(
 # -- secrecy ---------------------------------------------------------------------------------
 
 
+def test_log_names_the_claims_entra_matches_without_the_token(
+    emulator: EntraEmulator,
+    sts: StsEmulator,
+    provider: Provider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="entra_saml_app")
+    trust(emulator, sts)
+
+    provider.on_event(federated(provider.create_event(), emulator))
+
+    records = [r.getMessage() for r in caplog.records if "web identity token" in r.getMessage()]
+    assert records
+    assert sts.issuer in records[0]
+    assert sts.role_arn in records[0]
+    assert AUDIENCE in records[0]
+    assert not [token for token in sts.issued if token in records[0]]
+
+
 def test_no_web_identity_token_reaches_the_log_or_the_reason(
     emulator: EntraEmulator,
     sts: StsEmulator,
