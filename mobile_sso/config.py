@@ -455,17 +455,38 @@ class EntraAttributeMapping(_Strict):
     family_name: ClaimUri | None = None
 
 
+class EntraFederation(_Strict):
+    """Secretless sign-in of the handler to Entra: the deployer app registration trusts the
+    handler role's AWS STS web identity tokens through a federated identity credential."""
+
+    client_id: Guid = Field(description="The deployer app registration's application (client) id.")
+    audience: str = Field(
+        default="api://AzureADTokenExchange",
+        min_length=1,
+        max_length=1000,
+        pattern=r"^\S+$",
+        description="The federated credential's audience (Entra's recommended value).",
+    )
+
+
 class EntraTenant(_Strict):
     """An Entra ID tenant whose users sign in, and the enterprise application made there.
 
     Each tenant becomes its own Cognito SAML identity provider; its `email_domains` let
-    the hosted UI route `alice@contoso.com` straight to Contoso's tenant.
+    the hosted UI route `alice@contoso.com` straight to Contoso's tenant. The handler signs
+    in to the tenant with exactly one of `credentials_secret` or `federation`.
     """
 
     tenant_id: Guid
-    credentials_secret: SecretReference = Field(
+    credentials_secret: SecretReference | None = Field(
+        default=None,
         description="Secrets Manager secret (name or ARN) of the deployer app registration: "
-        '{"tenantId", "clientId", "clientSecret" | "certificatePem"}.'
+        '{"tenantId", "clientId", "clientSecret" | "certificatePem"}.',
+    )
+    federation: EntraFederation | None = Field(
+        default=None,
+        description="No stored secret: the handler presents an AWS STS web identity token "
+        "(IAM outbound identity federation) to the deployer app registration.",
     )
     idp_name: IdpName = Field(
         default="EntraID", description="Cognito identity provider name, shown to apps."
@@ -506,6 +527,16 @@ class EntraTenant(_Strict):
     sign_requests: bool = Field(
         default=False, description="Sign Cognito's SAML authentication requests (rsa-sha256)."
     )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> EntraTenant:
+        if (self.credentials_secret is None) == (self.federation is None):
+            raise _rule(
+                "entra_credentials",
+                "set exactly one of 'credentials_secret' (a Secrets Manager secret) or "
+                "'federation' (no stored secret: {client_id: <deployer app id>})",
+            )
+        return self
 
 
 class AppClient(_Strict):

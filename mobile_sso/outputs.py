@@ -19,6 +19,9 @@ SAML_SIGN_OUT_URL = "SamlSignOutUrl"
 CLIENT_NAMES = "ClientNames"
 IDP_NAMES = "IdentityProviderNames"
 IDENTITY_POOL_ID = "IdentityPoolId"
+# The handler role's ARN when a tenant uses federated credentials (no stored secret): the
+# subject of the deployer app registration's federated identity credential.
+ENTRA_HANDLER_ROLE_ARN = "EntraHandlerRoleArn"
 
 # Per Entra tenant (identity provider): "Idp" + its name's letters and digits + one of these.
 IDP_TENANT_ID = "TenantId"
@@ -48,6 +51,14 @@ def idp_output_key(idp_name: str, field: str) -> str:
     """The output key of one field of one IdP: ("Contoso EU", "MetadataUrl") ->
     "IdpContosoEUMetadataUrl"."""
     return "Idp" + re.sub(r"[^A-Za-z0-9]", "", idp_name) + field
+
+
+def handler_role_output_key(cloud: str) -> str:
+    """EntraHandlerRoleArn for the global cloud; + the cloud's letters for another one:
+    ("usgov-dod") -> "EntraHandlerRoleArnUsgovDod"."""
+    if cloud == "global":
+        return ENTRA_HANDLER_ROLE_ARN
+    return ENTRA_HANDLER_ROLE_ARN + "".join(part.capitalize() for part in cloud.split("-"))
 
 
 def relay_state_output_key(client_name: str, idp_name: str) -> str:

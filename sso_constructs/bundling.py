@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -138,9 +139,10 @@ class PythonBundle:
         timeout: Duration,
         memory_size: int = 256,
         environment: Mapping[str, str] | None = None,
+        role: iam.IRole | None = None,
     ) -> lambda_.Function:
         """A function running this bundle, x86_64 (the bundle's platform), with its own log
-        group `<construct_id>Logs` kept one month."""
+        group `<construct_id>Logs` kept one month, and its own role unless `role` is given."""
         return lambda_.Function(
             scope,
             construct_id,
@@ -155,6 +157,7 @@ class PythonBundle:
                 scope, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH
             ),
             description=description,
+            role=role,
         )
 
     def code(self) -> lambda_.Code:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
 from aws_cdk import (
     Acknowledgment,
@@ -16,6 +17,7 @@ from aws_cdk import (
     Token,
     Validations,
 )
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -70,6 +72,23 @@ CLOUD_ENDPOINTS = {
 }
 
 
+# Entra's recommended audience for federated identity credentials.
+DEFAULT_FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
+# What the handler asks STS for (credentials.py); the policy allows nothing else.
+FEDERATION_SIGNING_ALGORITHM = "RS256"
+FEDERATION_TOKEN_SECONDS = 300
+_MAX_ROLE_NAME = 64
+
+
+@dataclass(frozen=True)
+class EntraFederation:
+    """No stored secret: the deployer app registration `client_id` has a federated identity
+    credential trusting the handler role's AWS STS web identity tokens for `audience`."""
+
+    client_id: str
+    audience: str = DEFAULT_FEDERATION_AUDIENCE
+
+
 class PrincipalType(StrEnum):
     USER = "User"
     GROUP = "Group"
@@ -92,9 +111,14 @@ class EntraSamlApplication(Construct):
     success only once the app's federation metadata URL serves that certificate, so a
     Cognito SAML identity provider created from `metadata_url` finds it.
 
-    `credentials` is a Secrets Manager secret holding the deployer app registration's
-    `{"tenantId", "clientId", "clientSecret" | "certificatePem"}`; only its ARN reaches the
-    template, and the handler reads it at run time. Changing `tenant_id` replaces the
+    The handler signs in as the deployer app registration with exactly one of:
+    `credentials`, a Secrets Manager secret holding its
+    `{"tenantId", "clientId", "clientSecret" | "certificatePem"}` (only the ARN reaches the
+    template; the handler reads it at run time), or `federation`: no stored secret, the
+    handler presents an AWS STS web identity token (IAM outbound identity federation). The
+    handler role then has a fixed name (`handler_role_name`), because the app
+    registration's federated credential names it before the first deployment; the role may
+    call sts:GetWebIdentityToken for that audience only. Changing `tenant_id` replaces the
     application; everything else updates in place. `retain_on_delete` leaves the
     application in the tenant when the resource is deleted. `group_membership_claims`
     (ApplicationGroup, SecurityGroup or All) makes Entra send the user's group object ids.
@@ -109,7 +133,8 @@ class EntraSamlApplication(Construct):
         display_name: str,
         identifier_uri: str,
         reply_url: str,
-        credentials: secretsmanager.ISecret,
+        credentials: secretsmanager.ISecret | None = None,
+        federation: EntraFederation | None = None,
         logout_url: str = "",
         assignments: Sequence[EntraAssignment] = (),
         assignment_required: bool = True,
@@ -127,14 +152,29 @@ class EntraSamlApplication(Construct):
             raise ValueError(f"display_name must be 1-256 characters, got {len(display_name)}")
         if not 1 <= certificate_validity_years <= 3:
             raise ValueError("certificate_validity_years must be 1-3 (Entra's maximum is 3)")
+        if (credentials is None) == (federation is None):
+            raise ValueError(
+                "give exactly one of credentials (a Secrets Manager secret) or federation "
+                "(no stored secret: the deployer app's client id)"
+            )
 
         self._login = CLOUD_ENDPOINTS[cloud].login
         self._tenant_id = tenant_id
-        provider = _provider(self, cloud)
+        provider = _provider(self, cloud, federated=federation is not None)
         self._service_token = provider.provider.service_token
-        self._credentials_arn = credentials.secret_arn
-        for function in provider.functions:
-            credentials.grant_read(function)
+        self.handler_role: iam.IRole | None = None
+        self._credential_properties: dict[str, Any]
+        if credentials is None and federation is not None:
+            _check_guid("federation client_id", federation.client_id)
+            self.handler_role = provider.allow_federation(federation.audience)
+            self._credential_properties = {
+                "FederatedClientId": federation.client_id,
+                "FederationAudience": federation.audience,
+            }
+        elif credentials is not None:
+            for function in provider.functions:
+                credentials.grant_read(function)
+            self._credential_properties = {"CredentialsSecretArn": credentials.secret_arn}
         self.resource = CustomResource(
             self,
             "Resource",
@@ -153,7 +193,7 @@ class EntraSamlApplication(Construct):
                 ],
                 "AssignmentRequired": str(assignment_required).lower(),
                 "Notes": notes,
-                "CredentialsSecretArn": credentials.secret_arn,
+                **self._credential_properties,
                 "RetainOnDelete": str(retain_on_delete).lower(),
                 "CertificateValidityYears": str(certificate_validity_years),
                 # Only when asked: the handler converges an absent value to "None".
@@ -181,7 +221,7 @@ class EntraSamlApplication(Construct):
                 "TenantId": self._tenant_id,
                 "ServicePrincipalId": self.service_principal_id,
                 "RelayState": relay_state,
-                "CredentialsSecretArn": self._credentials_arn,
+                **self._credential_properties,
             },
         )
 
@@ -243,20 +283,57 @@ def _check_guid(name: str, value: str) -> None:
         )
 
 
-def _provider(scope: Construct, cloud: EntraCloud) -> _EntraProvider:
+def handler_role_name(stack_name: str, cloud: EntraCloud = EntraCloud.GLOBAL) -> str:
+    """The fixed name of the handler role when federation is used: `<stack>-entra-handler`
+    (plus `-<cloud>` outside the global cloud), shortened with a hash to IAM's 64."""
+    suffix = "-entra-handler" + ("" if cloud is EntraCloud.GLOBAL else f"-{cloud.value}")
+    name = f"{stack_name}{suffix}"
+    if len(name) <= _MAX_ROLE_NAME:
+        return name
+    digest = hashlib.sha256(stack_name.encode()).hexdigest()[:8]
+    return f"{stack_name[: _MAX_ROLE_NAME - len(suffix) - 9]}-{digest}{suffix}"
+
+
+def _provider(scope: Construct, cloud: EntraCloud, *, federated: bool) -> _EntraProvider:
     """One provider per stack and cloud, shared by every Entra application in the stack."""
     stack = Stack.of(scope)
     provider_id = f"EntraSamlAppProvider-{cloud.value}"
     existing = stack.node.try_find_child(provider_id)
     if isinstance(existing, _EntraProvider):
+        if federated and existing.role is None:
+            raise ValueError(
+                f"stack {stack.stack_name}: create the federated Entra applications of the "
+                f"{cloud.value} cloud before those with a credentials secret (their shared "
+                "handler role is made with the first application)"
+            )
         return existing
-    return _EntraProvider(stack, provider_id, cloud=cloud)
+    return _EntraProvider(stack, provider_id, cloud=cloud, federated=federated)
 
 
 class _EntraProvider(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, cloud: EntraCloud) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, cloud: EntraCloud, federated: bool
+    ) -> None:
         super().__init__(scope, construct_id)
         endpoints = CLOUD_ENDPOINTS[cloud]
+        # Federation: one role with a fixed name for both handlers, because the app
+        # registration's federated credential names it (subject) before the first deploy.
+        self.role: iam.Role | None = None
+        self._audiences: set[str] = set()
+        if federated:
+            self.role = iam.Role(
+                self,
+                "HandlerRole",
+                role_name=handler_role_name(Stack.of(self).stack_name, cloud),
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                managed_policies=[
+                    iam.ManagedPolicy.from_aws_managed_policy_name(
+                        "service-role/AWSLambdaBasicExecutionRole"
+                    )
+                ],
+                description="Entra SAML application handlers: signs in to Entra with its own "
+                "AWS STS web identity token (no stored secret)",
+            )
         environment = {
             "ENTRA_GRAPH_ENDPOINT": endpoints.graph,
             "ENTRA_LOGIN_AUTHORITY": endpoints.login,
@@ -272,6 +349,7 @@ class _EntraProvider(Construct):
                 memory_size=1024,
                 environment=environment,
                 description=f"Entra SAML application custom resource: {entry}",
+                role=self.role,
             )
             for name, entry in (("OnEvent", "on_event"), ("IsComplete", "is_complete"))
         }
@@ -319,6 +397,37 @@ class _EntraProvider(Construct):
                 "insight: it only re-invokes isComplete every poll interval.",
             ),
         )
+
+    def allow_federation(self, audience: str) -> iam.Role:
+        """Let the handlers ask STS for web identity tokens for `audience`, and only
+        for it, only RS256-signed and short-lived as the handler asks for them."""
+        if self.role is None:
+            raise ValueError("this provider was made for secret credentials, not federation")
+        if audience not in self._audiences:
+            self._audiences.add(audience)
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["sts:GetWebIdentityToken"],
+                    resources=["*"],
+                    conditions={
+                        "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": [audience]},
+                        # ForAllValues holds vacuously for a request without an audience.
+                        "Null": {"sts:IdentityTokenAudience": "false"},
+                        "StringEquals": {"sts:SigningAlgorithm": FEDERATION_SIGNING_ALGORITHM},
+                        "NumericLessThanEquals": {"sts:DurationSeconds": FEDERATION_TOKEN_SECONDS},
+                    },
+                )
+            )
+        if len(self._audiences) == 1:
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM5[Resource::*]",
+                    reason="sts:GetWebIdentityToken has no resource type: it is granted on "
+                    "'*' and narrowed by conditions to the configured audience, RS256 and "
+                    f"tokens of at most {FEDERATION_TOKEN_SECONDS} seconds.",
+                )
+            )
+        return self.role
 
     def _framework_functions(self) -> list[lambda_.Function]:
         return [

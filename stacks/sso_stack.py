@@ -40,6 +40,7 @@ from sso_constructs.certificate_monitor import CertificateExpiryMonitor
 from sso_constructs.entra_saml_application import (
     EntraAssignment,
     EntraCloud,
+    EntraFederation,
     EntraSamlApplication,
     PrincipalType,
 )
@@ -121,8 +122,12 @@ class MobileSsoStack(Stack):
             self._domain_alias(config.domain.custom)
         self.entra_apps: dict[str, EntraSamlApplication] = {}
         self.identity_providers: dict[str, cognito.UserPoolIdentityProviderSaml] = {}
-        for tenant in config.entra:
+        # Federated tenants first: they make the shared handler role with its fixed name.
+        for tenant in sorted(config.entra, key=lambda t: t.federation is None):
             self._entra(tenant)
+        order = [tenant.idp_name for tenant in config.entra]
+        self.entra_apps = {name: self.entra_apps[name] for name in order}
+        self.identity_providers = {name: self.identity_providers[name] for name in order}
         self.clients = {
             client.name: self._app_client(client, removal_policy) for client in config.clients
         }
@@ -271,7 +276,12 @@ class MobileSsoStack(Stack):
             identifier_uri=self.pool.saml_entity_id,
             reply_url=self.pool.saml_reply_url,
             logout_url=self.pool.saml_logout_url,
-            credentials=self._credentials(entra.credentials_secret),
+            credentials=self._credentials(entra.credentials_secret)
+            if entra.credentials_secret
+            else None,
+            federation=EntraFederation(entra.federation.client_id, entra.federation.audience)
+            if entra.federation
+            else None,
             assignments=[
                 *(EntraAssignment(u, PrincipalType.USER) for u in entra.assignments.users),
                 *(EntraAssignment(g, PrincipalType.GROUP) for g in entra.assignments.groups),
@@ -377,6 +387,17 @@ class MobileSsoStack(Stack):
                 outputs.IDP_NAMES,
                 sep.join(self.entra_apps),
                 "Cognito SAML identity provider names, comma-separated",
+            )
+        role_arns = {
+            app.handler_role.role_arn: EntraCloud(tenant.cloud)
+            for tenant in self.config.entra
+            if (app := self.entra_apps[tenant.idp_name]).handler_role is not None
+        }
+        for role_arn, cloud in role_arns.items():
+            self._output(
+                outputs.handler_role_output_key(cloud.value),
+                role_arn,
+                "Entra handler role: the subject of the deployer app's federated credential",
             )
         for tenant in self.config.entra:
             app = self.entra_apps[tenant.idp_name]

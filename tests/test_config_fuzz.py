@@ -91,7 +91,8 @@ REAL_KEYS = sorted(
         "identity_providers", "allow_cognito_users", "tags", "identity_pool", "statements",
         "actions", "resources", "role_mapping_claim", "role_rules", "value", "role_arn",
         "source", "names", "add_to_cognito_groups", "monitoring", "enabled",
-        "certificate_expiry_days", "check_every_hours", "alarm_topic_arn",
+        "certificate_expiry_days", "check_every_hours", "alarm_topic_arn", "federation",
+        "client_id", "audience",
     }
 )  # fmt: skip
 
@@ -340,6 +341,9 @@ ERROR_CASES: list[tuple[str, Any]] = [
     ("entra[0].credentials_secret", MISSING),
     ("entra[0].credentials_secret", "my secret"),
     ("entra[0].credentials_secret", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+    ("entra[0].federation", {"client_id": GUID}),
+    ("entra[0].federation", {"client_id": "deployer"}),
+    ("entra[0].federation", {"client_id": GUID, "audience": ""}),
     ("entra[0].idp_name", "ab"),
     ("entra[0].idp_name", "_Entra"),
     ("entra[0].idp_name", "Google"),

@@ -24,7 +24,7 @@ from mobile_sso.config import EnvironmentConfig, load_config, parse_config
 from sso_constructs.entra_bundle import ENTRA_HANDLER_BUNDLE
 from sso_constructs.entra_saml_application import RESOURCE_TYPE
 from tests.conftest import example_data, template_of
-from tests.emulators import EntraEmulator
+from tests.emulators import EntraEmulator, StsEmulator
 from tests.emulators._authority import Authority
 from tests.emulators._pki import make_client_certificate
 from tests.lambda_handler.conftest import (
@@ -90,10 +90,31 @@ def with_client_secrets() -> EnvironmentConfig:
     return parse_config(data, "client-secrets.yaml")
 
 
+def with_federation(data: dict[str, Any], *positions: int) -> dict[str, Any]:
+    """The tenants at `positions` sign in with federated credentials instead of a secret."""
+    for position in positions:
+        tenant = data["entra"][position]
+        del tenant["credentials_secret"]
+        tenant["federation"] = {"client_id": "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e"}
+    return data
+
+
+def federated() -> EnvironmentConfig:
+    return parse_config(with_federation(example_data(), 0), "federated.yaml")
+
+
+def mixed() -> EnvironmentConfig:
+    """Multitenant, the second tenant federated: one shared handler role for all three."""
+    data = load_config("example-multitenant").model_dump(mode="json", exclude_none=True)
+    return parse_config(with_federation(data, 1), "mixed.yaml")
+
+
 CONFIGS: dict[str, Callable[[], EnvironmentConfig]] = {
     "example": lambda: load_config("example"),
     "example-multitenant": lambda: load_config("example-multitenant"),
     "client-secrets": with_client_secrets,
+    "federated": federated,
+    "mixed": mixed,
 }
 
 
@@ -202,9 +223,17 @@ def deployer_secret_arn(
 def test_entra_custom_resources_get_the_secret_arn_never_its_value(name: str) -> None:
     config = config_named(name)
     apps = resources(template(name), RESOURCE_TYPE)
-    expected = {deployer_secret_arn(config, t.credentials_secret) for t in config.entra}
+    expected = {
+        deployer_secret_arn(config, t.credentials_secret)
+        for t in config.entra
+        if t.credentials_secret
+    }
 
-    arns = {app["Properties"]["CredentialsSecretArn"] for app in apps.values()}
+    arns = {
+        app["Properties"]["CredentialsSecretArn"]
+        for app in apps.values()
+        if "FederatedClientId" not in app["Properties"]
+    }
 
     assert len(apps) == len(config.entra)
     assert arns == expected
@@ -359,11 +388,14 @@ def managed_policy_arns(role: Mapping[str, Any]) -> set[str]:
 # function's own CloudWatch logs: logs:CreateLogGroup, CreateLogStream and PutLogEvents.
 # Acknowledged for cdk-nag (AwsSolutions-IAM4) in entra_saml_application.py.
 BASIC_EXECUTION = frozenset({BASIC_EXECUTION_POLICY})
+# The handler functions read the deployer credential: GetSecretValue for the value,
+# DescribeSecret because CDK's Secret.grantRead adds it (metadata only, no value).
+SECRET_READ = frozenset({"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"})
+# With federation the (one, shared) handler role asks STS for its web identity token.
+FEDERATION = frozenset({"sts:GetWebIdentityToken"})
 # What each role of the provider may do, and why:
 ALLOWED_ACTIONS = {
-    # The handler functions read the deployer credential: GetSecretValue for the value,
-    # DescribeSecret because CDK's Secret.grantRead adds it (metadata only, no value).
-    "handler": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+    "handler": SECRET_READ,
     # CDK's Provider framework: invoke the handler functions, check that they are active
     # before invoking them (GetFunction), and start the isComplete waiter (onEvent only).
     "framework.onEvent": {"lambda:InvokeFunction", "lambda:GetFunction", "states:StartExecution"},
@@ -372,15 +404,22 @@ ALLOWED_ACTIONS = {
     # The waiter state machine invokes the framework's isComplete and onTimeout functions.
     "waiter": {"lambda:InvokeFunction"},
 }
-# One provider per stack (and cloud), shared by every tenant's application.
-PROVIDER_ROLES = sorted(
-    [
-        *("handler", "handler"),  # onEvent and isComplete
-        *("framework.onEvent", "framework.isComplete", "framework.onTimeout"),
-        "waiter",
-    ]
-)
-IAM_CONFIGS = ["example", "example-multitenant"]
+FRAMEWORK_ROLES = ["framework.onEvent", "framework.isComplete", "framework.onTimeout", "waiter"]
+# One provider per stack (and cloud), shared by every tenant's application: a role for each
+# of onEvent and isComplete, or (a tenant federated) one with a fixed name for both.
+PROVIDER_ROLES = {
+    "example": sorted(["handler", "handler", *FRAMEWORK_ROLES]),
+    "example-multitenant": sorted(["handler", "handler", *FRAMEWORK_ROLES]),
+    "federated": sorted(["handler", *FRAMEWORK_ROLES]),
+    "mixed": sorted(["handler", *FRAMEWORK_ROLES]),
+}
+HANDLER_ACTIONS = {
+    "example": SECRET_READ,
+    "example-multitenant": SECRET_READ,
+    "federated": FEDERATION,
+    "mixed": SECRET_READ | FEDERATION,
+}
+IAM_CONFIGS = list(PROVIDER_ROLES)
 
 
 @pytest.mark.parametrize("name", IAM_CONFIGS)
@@ -388,12 +427,13 @@ def test_entra_provider_roles_hold_only_the_justified_actions(name: str) -> None
     body = template(name)
     kinds = provider_role_kinds(body)
     statements = statements_by_role(body)
+    allowed = {**ALLOWED_ACTIONS, "handler": HANDLER_ACTIONS[name]}
 
-    assert sorted(kinds.values()) == PROVIDER_ROLES
+    assert sorted(kinds.values()) == PROVIDER_ROLES[name]
     for role, kind in kinds.items():
         actions = {a for s in statements.get(role, []) for a in as_list(s["Action"])}
         assert all(s["Effect"] == "Allow" for s in statements.get(role, []))
-        assert actions == ALLOWED_ACTIONS[kind], (role, kind)
+        assert actions == allowed[kind], (role, kind)
         managed = managed_policy_arns(resources(body)[role])
         assert managed == (set() if kind == "waiter" else BASIC_EXECUTION), (role, managed)
 
@@ -425,6 +465,10 @@ def test_entra_provider_policies_name_their_resources(name: str) -> None:
         for statement in statements.get(role, []):
             for resource in as_list(statement["Resource"]):
                 match resource:
+                    case "*":  # GetWebIdentityToken has no resource: conditions narrow it
+                        assert as_list(statement["Action"]) == ["sts:GetWebIdentityToken"]
+                        assert statement["Condition"]["ForAllValues:StringEquals"]
+                        assert statement["Condition"]["Null"]
                     case str() if resource.startswith("arn:aws:secretsmanager:"):
                         assert "*" not in resource
                     case {"Fn::GetAtt": [function, "Arn"]}:
@@ -441,7 +485,9 @@ def test_entra_provider_policies_name_their_resources(name: str) -> None:
 def test_secrets_manager_grants_name_only_the_configured_credentials(name: str) -> None:
     config = config_named(name)
     allowed = {
-        deployer_secret_arn(config, t.credentials_secret, in_policy=True) for t in config.entra
+        deployer_secret_arn(config, t.credentials_secret, in_policy=True)
+        for t in config.entra
+        if t.credentials_secret
     }
     granting = [
         s
@@ -449,7 +495,8 @@ def test_secrets_manager_grants_name_only_the_configured_credentials(name: str) 
         if any(a == "*" or a.lower().startswith("secretsmanager:") for a in as_list(s["Action"]))
     ]
 
-    assert len(granting) == 2  # the onEvent and isComplete handlers
+    # The onEvent and isComplete handlers' roles, or their one shared role, or none at all.
+    assert len(granting) == {"federated": 0, "mixed": 1}.get(name, 2)
     for statement in granting:
         assert set(as_list(statement["Action"])) <= {
             "secretsmanager:GetSecretValue",
@@ -713,3 +760,58 @@ def test_reading_the_credentials_at_debug_logs_no_secret(
 
     assert credentials.client_secret == client_secret
     assert log_leaks(caplog, {"client secret": client_secret}) == []
+
+
+@pytest.fixture
+def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[StsEmulator]:
+    """STS for the handler's federated sign-in, with the function role's credentials."""
+    with StsEmulator(region=REGION) as running:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", running.url)
+        monkeypatch.setenv("AWS_REGION", REGION)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAEMULATEDROLE0001")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulated-secret-access-key")
+        monkeypatch.setenv("AWS_SESSION_TOKEN", "emulated-session-token")
+        yield running
+
+
+def federated_event(stack: Provider, entra: EntraEmulator) -> Event:
+    event = stack.create_event()
+    del event["ResourceProperties"]["CredentialsSecretArn"]
+    event["ResourceProperties"]["FederatedClientId"] = entra.client_id
+    return event
+
+
+def test_federated_lifecycle_logs_no_web_identity_token_and_no_access_token(
+    entra: EntraEmulator,
+    sts: StsEmulator,
+    stack: Provider,
+    issued_tokens: list[str],
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    entra.add_federated_credential(issuer=sts.issuer, subject=sts.role_arn)
+
+    run_lifecycle(stack, federated_event(stack, entra))
+
+    assert "delete" in handler_events(debug_logs)
+    assert sts.issued
+    assert issued_tokens
+    secret_values = sensitive(None, [*sts.issued, *issued_tokens])
+    assert log_leaks(debug_logs, secret_values) == []
+
+
+def test_refused_web_identity_token_leaks_nowhere(
+    entra: EntraEmulator,
+    sts: StsEmulator,
+    stack: Provider,
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    entra.add_federated_credential(issuer=sts.issuer, subject="arn:aws:iam::1:role/other")
+
+    with pytest.raises(ProvisioningError) as failure:
+        stack.on_event(federated_event(stack, entra))
+
+    assert "AADSTS700213" in str(failure.value)
+    assert sts.issued
+    secret_values = sensitive(None, sts.issued)
+    assert failure_leaks(failure.value, secret_values) == []
+    assert log_leaks(debug_logs, secret_values) == []

@@ -71,19 +71,20 @@ class StepFailed(ProvisioningError):
         self.error = error
         self.gave_up_after = gave_up_after
 
-    def explain(self, tenant_id: str, client_id: str) -> str:
-        """The CloudFormation reason: the step, Graph's answer, and what to do about it."""
+    def explain(self, tenant_id: str, client_id: str, sign_in_advice: str | None = None) -> str:
+        """The CloudFormation reason: the step, Graph's answer, and what to do about it.
+        `sign_in_advice` says what to check when Entra refuses the credential itself."""
         error = self.error
         answer = f"{error.status} {error.code}" if error.status else f"no answer ({error.code})"
         purpose = "get a Microsoft Graph token" if self._token_failure else self.step.purpose
         head = f"Could not {purpose}: {error.call or 'Graph'} -> {answer}"
-        return redact(f"{head}. {self._advice(tenant_id, client_id)}")[:900]
+        return redact(f"{head}. {self._advice(tenant_id, client_id, sign_in_advice)}")[:900]
 
     @property
     def _token_failure(self) -> bool:
         return self.error.code == "TokenRequestFailed"
 
-    def _advice(self, tenant_id: str, client_id: str) -> str:
+    def _advice(self, tenant_id: str, client_id: str, sign_in_advice: str | None) -> str:
         error = self.error
         if error.status == 403:
             return (
@@ -93,9 +94,10 @@ class StepFailed(ProvisioningError):
                 "consent under App registrations > API permissions, then retry."
             )
         if error.status == 401 or self._token_failure:
+            check = sign_in_advice or "check tenantId, clientId and the credential in the secret."
             return (
-                f"Could not authenticate as {client_id} in tenant {tenant_id}: check tenantId, "
-                f"clientId and the credential in the secret. {_short(error.message)}"
+                f"Could not authenticate as {client_id} in tenant {tenant_id}: {check} "
+                f"{_short(error.message)}"
             )
         if self.gave_up_after is not None:
             return (

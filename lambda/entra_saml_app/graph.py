@@ -29,7 +29,11 @@ from entra_saml_app.service import (
 from entra_saml_app.settings import Settings
 
 if TYPE_CHECKING:
-    from azure.identity import CertificateCredential, ClientSecretCredential
+    from azure.identity import (
+        CertificateCredential,
+        ClientAssertionCredential,
+        ClientSecretCredential,
+    )
     from msgraph.generated.models.application import Application
     from msgraph.generated.models.service_principal import ServicePrincipal
     from msgraph.graph_service_client import GraphServiceClient
@@ -85,14 +89,23 @@ async def open_graph(settings: Settings, credentials: Credentials) -> AsyncItera
 
 def _credential(
     settings: Settings, credentials: Credentials
-) -> ClientSecretCredential | CertificateCredential:
-    # The synchronous credential: one short token request per invocation, and no aiohttp
-    # session bound to the event loop. It honours REQUESTS_CA_BUNDLE through `requests`.
-    from azure.identity import CertificateCredential, ClientSecretCredential  # noqa: PLC0415
+) -> ClientSecretCredential | CertificateCredential | ClientAssertionCredential:
+    # The synchronous credentials: one short token request per invocation, and no aiohttp
+    # session bound to the event loop. They honour REQUESTS_CA_BUNDLE through `requests`.
+    from azure.identity import (  # noqa: PLC0415
+        CertificateCredential,
+        ClientAssertionCredential,
+        ClientSecretCredential,
+    )
 
     options: dict[str, Any] = {"authority": settings.login_authority}
     if settings.ca_bundle:
         options["connection_verify"] = settings.ca_bundle
+    if credentials.assertion is not None:
+        # Calls the assertion (STS) for each token it requests; no instance discovery here.
+        return ClientAssertionCredential(
+            credentials.tenant_id, credentials.client_id, credentials.assertion, **options
+        )
     if not settings.public_authority:
         options["disable_instance_discovery"] = True
     if credentials.client_secret:

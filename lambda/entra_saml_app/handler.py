@@ -13,9 +13,15 @@ Two resource types arrive here, told apart by the event's ResourceType:
   SigningCertificateExpiry.
 - `Custom::EntraSamlRelayState`: the relay state Entra sends with IdP-initiated sign-in,
   written to the service principal's samlSingleSignOnSettings.relayState (Delete clears it).
-  Properties TenantId, ServicePrincipalId, RelayState, CredentialsSecretArn. The physical id
+  Properties TenantId, ServicePrincipalId, RelayState, and the credential properties
+  (below). The physical id
   is `<ServicePrincipalId>/relay-state`; `Data`: ServicePrincipalId, RelayState. Complete at
   once: isComplete answers IsComplete without calling anything.
+
+Both types authenticate to Entra with exactly one of: `CredentialsSecretArn` (a Secrets
+Manager secret, see credentials.py), or `FederatedClientId` with an optional
+`FederationAudience` (default api://AzureADTokenExchange): no stored secret, an AWS STS web
+identity token is the client assertion.
 
 Environment, read at every invocation:
 
@@ -32,6 +38,8 @@ Environment, read at every invocation:
   taken for replication lag and retried (default 300).
 - `ENTRA_HTTP_TIMEOUT_SECONDS`: per HTTP request (default 30).
 - `REQUESTS_CA_BUNDLE` or `SSL_CERT_FILE`: trust roots for HTTPS, when not the public ones.
+- `AWS_REGION` (set by Lambda): with federated credentials, STS is asked in this region;
+  `AWS_ENDPOINT_URL_STS` overrides the endpoint (a VPC endpoint, an emulator).
 """
 
 from __future__ import annotations
@@ -45,12 +53,20 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from entra_saml_app.credentials import Credentials, read_credentials
+from entra_saml_app.credentials import (
+    Credentials,
+    TokenSource,
+    federated_credentials,
+    read_credentials,
+    sts_web_identity_token,
+)
 from entra_saml_app.errors import ProvisioningError, StepFailed, redact
 from entra_saml_app.logs import log, logger
 from entra_saml_app.metadata import HttpsMetadataSource
 from entra_saml_app.model import (
     RELAY_STATE_RESOURCE_TYPE,
+    AppProperties,
+    RelayStateProperties,
     RelayStateRequest,
     Request,
     is_guid,
@@ -78,6 +94,7 @@ class Runtime:
     read_credentials: Callable[[str], Credentials]
     open_graph: Callable[[Settings, Credentials], AbstractAsyncContextManager[GraphPort]]
     metadata: Callable[[Settings], MetadataSource]
+    web_identity_token: TokenSource = sts_web_identity_token
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -128,7 +145,7 @@ def handle_is_complete(event: Mapping[str, Any], context: Any, runtime: Runtime)
 
 async def _on_event(request: Request, deadline: float, runtime: Runtime) -> Response:
     props = request.properties
-    credentials = _credentials(props.tenant_id, props.credentials_secret_arn, runtime)
+    credentials = _credentials(props, runtime)
     with _reasons(props.tenant_id, credentials):
         async with runtime.open_graph(runtime.settings, credentials) as graph:
             service = _service(graph, runtime, deadline)
@@ -150,7 +167,7 @@ async def _on_event(request: Request, deadline: float, runtime: Runtime) -> Resp
 
 async def _readiness(request: Request, deadline: float, runtime: Runtime) -> Provisioned | None:
     props = request.properties
-    credentials = _credentials(props.tenant_id, props.credentials_secret_arn, runtime)
+    credentials = _credentials(props, runtime)
     with _reasons(props.tenant_id, credentials):
         async with runtime.open_graph(runtime.settings, credentials) as graph:
             service = _service(graph, runtime, deadline)
@@ -182,7 +199,7 @@ async def _on_relay_state(
     request: RelayStateRequest, deadline: float, runtime: Runtime
 ) -> Response:
     props = request.properties
-    credentials = _credentials(props.tenant_id, props.credentials_secret_arn, runtime)
+    credentials = _credentials(props, runtime)
     with _reasons(props.tenant_id, credentials):
         async with runtime.open_graph(runtime.settings, credentials) as graph:
             service = RelayStateService(
@@ -221,7 +238,13 @@ def _service(graph: GraphPort, runtime: Runtime, deadline: float) -> SamlAppServ
     )
 
 
-def _credentials(tenant_id: str, secret_arn: str, runtime: Runtime) -> Credentials:
+def _credentials(props: AppProperties | RelayStateProperties, runtime: Runtime) -> Credentials:
+    tenant_id, secret_arn = props.tenant_id, str(props.credentials_secret_arn)
+    if props.federation is not None:
+        federation = props.federation
+        return federated_credentials(
+            tenant_id, federation.client_id, federation.audience, runtime.web_identity_token
+        )
     credentials = runtime.read_credentials(secret_arn)
     if is_guid(credentials.tenant_id) and is_guid(tenant_id) and credentials.tenant_id != tenant_id:
         raise ProvisioningError(
@@ -243,7 +266,9 @@ def _reasons(tenant_id: str, credentials: Credentials) -> Iterator[None]:
     try:
         yield
     except StepFailed as failure:
-        raise ProvisioningError(failure.explain(tenant_id, credentials.client_id)) from failure
+        advice = credentials.sign_in_advice(failure.error.message)
+        reason = failure.explain(tenant_id, credentials.client_id, advice)
+        raise ProvisioningError(reason) from failure
     except ProvisioningError:
         raise
     except Exception as exc:

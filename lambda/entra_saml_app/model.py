@@ -24,6 +24,7 @@ GroupMembershipClaims = Literal["None", "SecurityGroup", "All", "ApplicationGrou
 # "None" is also what an absent property means, so events from earlier versions converge to it.
 GROUP_MEMBERSHIP_CLAIMS = cast(tuple[GroupMembershipClaims, ...], get_args(GroupMembershipClaims))
 
+DEFAULT_FEDERATION_AUDIENCE = "api://AzureADTokenExchange"  # Entra's recommended audience
 DEFAULT_CERTIFICATE_YEARS = 3
 MAX_CERTIFICATE_YEARS = 3  # addTokenSigningCertificate refuses an endDateTime beyond 3 years
 
@@ -48,6 +49,15 @@ class PropertyError(ProvisioningError):
 
 
 @dataclass(frozen=True)
+class Federation:
+    """Secretless sign-in: the deployer app registration (`client_id`) trusts AWS STS web
+    identity tokens issued for `audience` through a federated identity credential."""
+
+    client_id: str
+    audience: str = DEFAULT_FEDERATION_AUDIENCE
+
+
+@dataclass(frozen=True)
 class Principal:
     principal_id: str
     principal_type: PrincipalType
@@ -60,29 +70,32 @@ class AppProperties:
     identifier_uri: str
     reply_url: str
     logout_url: str | None
-    credentials_secret_arn: str
+    credentials_secret_arn: str | None
     assignments: tuple[Principal, ...] = ()
     assignment_required: bool = True
     notes: str | None = None
     retain_on_delete: bool = False
     certificate_validity_years: int = DEFAULT_CERTIFICATE_YEARS
     group_membership_claims: GroupMembershipClaims = "None"
+    federation: Federation | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> AppProperties:
+        secret_arn, federation = _credential_source(raw)
         return cls(
             tenant_id=_tenant(raw),
             display_name=_required(raw, "DisplayName"),
             identifier_uri=_required(raw, "IdentifierUri"),
             reply_url=_https_url(raw, "ReplyUrl", required=True) or "",
             logout_url=_https_url(raw, "LogoutUrl", required=False),
-            credentials_secret_arn=_secret_arn(raw),
+            credentials_secret_arn=secret_arn,
             assignments=_assignments(raw.get("Assignments")),
             assignment_required=_bool(raw, "AssignmentRequired", default=True),
             notes=_optional(raw, "Notes"),
             retain_on_delete=_bool(raw, "RetainOnDelete", default=False),
             certificate_validity_years=_years(raw),
             group_membership_claims=_group_membership_claims(raw),
+            federation=federation,
         )
 
     @property
@@ -192,8 +205,34 @@ def _https_url(raw: Mapping[str, Any], name: str, *, required: bool) -> str | No
     return value
 
 
+def _credential_source(raw: Mapping[str, Any]) -> tuple[str | None, Federation | None]:
+    """Exactly one of CredentialsSecretArn (a stored secret) and FederatedClientId (with
+    an optional FederationAudience: secretless)."""
+    client_id = _optional(raw, "FederatedClientId")
+    if client_id is None:
+        return _secret_arn(raw), None
+    if _optional(raw, "CredentialsSecretArn") is not None:
+        raise PropertyError(
+            "CredentialsSecretArn",
+            raw.get("CredentialsSecretArn"),
+            "give either CredentialsSecretArn or FederatedClientId, not both",
+        )
+    if not is_guid(client_id):
+        raise PropertyError(
+            "FederatedClientId", client_id, "expected the deployer app registration's client id"
+        )
+    audience = _optional(raw, "FederationAudience") or DEFAULT_FEDERATION_AUDIENCE
+    return None, Federation(client_id.lower(), audience)
+
+
 def _secret_arn(raw: Mapping[str, Any]) -> str:
-    value = _required(raw, "CredentialsSecretArn")
+    value = _optional(raw, "CredentialsSecretArn")
+    if value is None:
+        raise PropertyError(
+            "CredentialsSecretArn",
+            raw.get("CredentialsSecretArn"),
+            "it is required (or FederatedClientId, for federated credentials)",
+        )
     if not _SECRET_ARN.match(value):
         raise PropertyError("CredentialsSecretArn", value, "expected a Secrets Manager secret ARN")
     return value
@@ -273,7 +312,8 @@ class RelayStateProperties:
     tenant_id: str
     service_principal_id: str
     relay_state: str | None
-    credentials_secret_arn: str
+    credentials_secret_arn: str | None
+    federation: Federation | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], *, require_relay_state: bool) -> RelayStateProperties:
@@ -284,11 +324,13 @@ class RelayStateProperties:
                 raw.get("RelayState"),
                 "it is required (delete the resource to clear it)",
             )
+        secret_arn, federation = _credential_source(raw)
         return cls(
             tenant_id=_tenant(raw),
             service_principal_id=_service_principal_id(raw),
             relay_state=relay_state,
-            credentials_secret_arn=_secret_arn(raw),
+            credentials_secret_arn=secret_arn,
+            federation=federation,
         )
 
     @property

@@ -177,6 +177,9 @@ class Directory:
     deleted_applications: dict[str, JsonDict] = field(default_factory=dict)
     service_principals: dict[str, ServicePrincipalRecord] = field(default_factory=dict)
     principals: dict[str, Principal] = field(default_factory=dict)
+    # The deployer app registration the handler signs in as: not listed with `applications`
+    # (the handler's queries never find it), but it holds federated identity credentials.
+    deployer_application: JsonDict = field(default_factory=dict)
     # Object id -> requests by id still to answer 404 (replication lag).
     lagging: dict[str, int] = field(default_factory=dict)
     # Objects still lagging that collection queries do not list either.
@@ -350,6 +353,18 @@ class Directory:
             if application["appId"] == app_id:
                 return application
         return None
+
+    def federated_identity_credentials(self, app_id: str) -> list[JsonDict]:
+        """The `federatedIdentityCredentials` list of the application with `app_id` (the
+        deployer app included), as Graph's /applications/{id}/federatedIdentityCredentials
+        shows it: [{"name", "issuer", "subject", "audiences", "description"}]."""
+        application = self.app_by_app_id(app_id)
+        if application is None and self.deployer_application.get("appId") == app_id:
+            application = self.deployer_application
+        if application is None:
+            return []
+        records: list[JsonDict] = application.setdefault("federatedIdentityCredentials", [])
+        return records
 
     def identifier_uri_holders(self, uris: list[str], except_id: str) -> list[str]:
         """Ids of live or soft-deleted applications already holding one of `uris`."""

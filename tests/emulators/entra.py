@@ -154,6 +154,12 @@ class EntraEmulator:
         self._directory = Directory(tenant_id=self.tenant_id, domain=domain, clock=self.clock)
         self._authority = Authority(self._directory, self.client_id, self.client_secret)
         self._authority.roles = tuple(roles)
+        self._directory.deployer_application = {
+            "id": self._authority.deployer_object_id,
+            "appId": self.client_id,
+            "displayName": "deployer",
+            "federatedIdentityCredentials": [],
+        }
         self._graph = GraphApi(self._directory, self._authority.validate_graph_token)
         self.microsoft_graph_sp_id: str = self._directory.seed_microsoft_graph().data["id"]
         self._lock = self._directory.lock
@@ -227,6 +233,34 @@ class EntraEmulator:
     def register_certificate(self, pem_cert: bytes | str) -> str:
         """Accept client assertions signed with this certificate's key; returns its thumbprint."""
         return self._authority.register_certificate(pem_cert)
+
+    def add_federated_credential(
+        self,
+        *,
+        issuer: str,
+        subject: str,
+        audiences: Sequence[str] = ("api://AzureADTokenExchange",),
+        name: str = "aws-entra-handler",
+        description: str | None = None,
+    ) -> JsonDict:
+        """A federated identity credential on the deployer app registration, as an admin
+        adds it (Certificates & secrets > Federated credentials); returns a copy."""
+        record: JsonDict = {
+            "id": new_id(),
+            "name": name,
+            "issuer": issuer,
+            "subject": subject,
+            "audiences": list(audiences),
+            "description": description,
+        }
+        with self._lock:
+            self._directory.federated_identity_credentials(self.client_id).append(record)
+        return copy.deepcopy(record)
+
+    def federated_credentials(self) -> list[JsonDict]:
+        """The deployer app registration's federated identity credentials."""
+        with self._lock:
+            return copy.deepcopy(self._directory.federated_identity_credentials(self.client_id))
 
     def set_roles(self, roles: Sequence[str]) -> None:
         """The application permissions carried by tokens issued from now on."""
