@@ -61,15 +61,17 @@ def bootstrap_entra_command(
         ),
     ] = None,
     credential: Annotated[
-        CredentialKind,
+        CredentialKind | None,
         typer.Option(
             "--credential",
             help="How the deployer signs in: 'certificate' (a new RSA key and self-signed "
             "certificate; the secret holds the PEM), 'secret' (a client secret), or "
-            "'federated' (a federated identity credential for --issuer/--subject; no secret "
-            "is stored).",
+            "'federated' (a federated identity credential trusting the handler role's AWS "
+            "STS tokens; no secret is stored). Default: 'federated' for a tenant configured "
+            "with entra[].federation, else 'certificate'.",
+            show_default=False,
         ),
-    ] = CredentialKind.CERTIFICATE,
+    ] = None,
     auth: Annotated[
         AdminAuth,
         typer.Option(
@@ -100,14 +102,21 @@ def bootstrap_entra_command(
         typer.Option(
             "--subject",
             metavar="SUBJECT",
-            help="--credential federated: the subject of those tokens (the handler role ARN).",
+            help="--credential federated: the subject of those tokens (the handler role ARN; "
+            "default: computed from the config's account, region and stack name).",
             show_default=False,
         ),
     ] = None,
     audience: Annotated[
-        str,
-        typer.Option("--audience", metavar="AUDIENCE", help="--credential federated: audience."),
-    ] = FEDERATED_AUDIENCE,
+        str | None,
+        typer.Option(
+            "--audience",
+            metavar="AUDIENCE",
+            help="--credential federated: audience (default: entra[].federation.audience, "
+            f"else {FEDERATED_AUDIENCE}).",
+            show_default=False,
+        ),
+    ] = None,
     valid_days: Annotated[
         int,
         typer.Option(
@@ -157,13 +166,19 @@ def bootstrap_entra_command(
       mobile-sso bootstrap-entra --env prod --auth device-code --yes
     """
     config = _load(env, config_file)
-    federation = _federation(credential, issuer, subject, audience)
     try:
         target = target_for(env, config, idp)
         tenant = next(t for t in config.entra if t.idp_name == target.idp_name)
         endpoints = Endpoints.for_cloud(tenant.cloud)
     except (BootstrapError, EntraReadError) as error:
         raise typer.BadParameter(f"{error.message}. {error.fix}", param_hint="--idp") from None
+    credential = _credential_kind(credential, target)
+    federation = _federation(
+        credential,
+        issuer,
+        subject or target.handler_role_arn,
+        audience or target.federation_audience or FEDERATED_AUDIENCE,
+    )
     stored = (
         "no secret stored (federated credential)"
         if credential is CredentialKind.FEDERATED
@@ -244,10 +259,30 @@ def _finish(target: Target, credential: CredentialKind, outcome: Outcome, *, dry
     if credential is CredentialKind.FEDERATED:
         typer.echo(
             f"The handler signs in as client id {outcome.app_id} of tenant {target.tenant_id} "
-            "with its federated credential; no secret was stored. Put that client id in the "
-            f"tenant's federation settings of config/{target.env}.yaml."
+            "with its federated credential; no secret was stored."
         )
+        if target.federated_client_id != outcome.app_id:
+            typer.echo(
+                f"Set it in config/{target.env}.yaml, under the tenant {target.idp_name}:\n"
+                f"  federation:\n    client_id: {outcome.app_id}"
+            )
     typer.echo(f"Next: make deploy ENV={target.env}")
+
+
+def _credential_kind(chosen: CredentialKind | None, target: Target) -> CredentialKind:
+    """What the config implies unless chosen; a stored credential for a federated tenant
+    would be one the stack never reads."""
+    federated = target.secret_reference is None
+    if chosen is None:
+        return CredentialKind.FEDERATED if federated else CredentialKind.CERTIFICATE
+    if federated and chosen is not CredentialKind.FEDERATED:
+        raise typer.BadParameter(
+            f"tenant {target.idp_name} is configured with entra[].federation, so the stack reads "
+            f"no secret: a {chosen.value} would never be used. Use --credential federated, or "
+            "replace federation with credentials_secret in the config",
+            param_hint="--credential",
+        )
+    return chosen
 
 
 def _federation(
@@ -260,10 +295,17 @@ def _federation(
                 param_hint="--issuer/--subject",
             )
         return None
-    if not issuer or not subject:
+    if not issuer:
         raise typer.BadParameter(
-            "--credential federated needs --issuer URL and --subject (the handler role's identity)",
-            param_hint="--issuer/--subject",
+            "--credential federated needs --issuer URL: the AWS account's token issuer, from "
+            "`aws iam get-outbound-web-identity-federation-info --query IssuerIdentifier`",
+            param_hint="--issuer",
+        )
+    if not subject:
+        raise typer.BadParameter(
+            "--credential federated needs --subject (the handler role's ARN): give it, or set "
+            "the config's account so it can be computed",
+            param_hint="--subject",
         )
     if urlparse(issuer).scheme != "https" or not urlparse(issuer).hostname:
         raise typer.BadParameter(
@@ -275,7 +317,9 @@ def _federation(
 
 def _load(env: str, path: Path | None) -> EnvironmentConfig:
     try:
-        return load_config(env) if path is None else load_config_path(path)
+        if path is None:
+            return load_config(env, bootstrapping=True)
+        return load_config_path(path, bootstrapping=True)
     except ConfigError as error:
         option = "--env" if path is None else "--config"
         raise typer.BadParameter(str(error), param_hint=option) from None

@@ -29,6 +29,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from mobile_sso import outputs
 from mobile_sso.config import EntraTenant, EnvironmentConfig
 from mobile_sso.entra_graph import HTTP_TIMEOUT_SECONDS, Endpoints
 
@@ -98,9 +99,26 @@ class Target:
     stack_name: str
     idp_name: str
     tenant_id: str
-    secret_reference: str
+    secret_reference: str | None  # None: the tenant uses federation (no stored secret)
     secret_region: str
     permissions: tuple[str, ...]
+    # entra[].federation of the config, when the tenant uses it: the client id (None until
+    # this command printed it) and the audience; the subject is the handler role's ARN.
+    federated_client_id: str | None = None
+    federation_audience: str | None = None
+    handler_role_arn: str | None = None
+
+    @property
+    def secret(self) -> str:
+        """The Secrets Manager secret (name or ARN) the stack reads."""
+        if self.secret_reference is None:
+            raise BootstrapError(
+                f"tenant {self.tenant_id} ({self.idp_name}) uses federation: the stack reads "
+                "no secret",
+                "Use --credential federated, or replace entra[].federation with "
+                "credentials_secret in the config.",
+            )
+        return self.secret_reference
 
     @property
     def unique_name(self) -> str:
@@ -155,7 +173,10 @@ def target_for(env: str, config: EnvironmentConfig, idp: str | None) -> Target:
             )
         tenant = found[0]
     reference = tenant.credentials_secret
-    region = reference.split(":")[3] if reference.startswith("arn:") else config.region
+    region = (
+        reference.split(":")[3] if reference and reference.startswith("arn:") else config.region
+    )
+    federation = tenant.federation
     return Target(
         env=env,
         stack_name=config.stack_name,
@@ -164,6 +185,13 @@ def target_for(env: str, config: EnvironmentConfig, idp: str | None) -> Target:
         secret_reference=reference,
         secret_region=region,
         permissions=required_permissions(tenant),
+        federated_client_id=federation.client_id if federation else None,
+        federation_audience=federation.audience if federation else None,
+        handler_role_arn=outputs.handler_role_arn(
+            config.account, config.region, config.stack_name, tenant.cloud
+        )
+        if federation and config.account
+        else None,
     )
 
 
@@ -787,7 +815,7 @@ class Bootstrap:
 
     def _stored_credential(self, application: Mapping[str, Any] | None) -> None:
         target = self.target
-        stored = read_stored(target.secret_reference, self.secrets)
+        stored = read_stored(target.secret, self.secrets)
         kind = self.credential.value
         if application is None:
             self.progress.write(
@@ -798,7 +826,7 @@ class Bootstrap:
                 lambda: None,
             )
             self.progress.write(
-                f"store the credential in Secrets Manager secret {target.secret_reference}",
+                f"store the credential in Secrets Manager secret {target.secret}",
                 "secretsmanager:PutSecretValue" if stored.exists else "secretsmanager:CreateSecret",
                 lambda: None,
             )
@@ -813,7 +841,7 @@ class Bootstrap:
             and not self.rotate
         ):
             raise BootstrapError(
-                f"the secret {target.secret_reference} holds credentials of another app "
+                f"the secret {target.secret} holds credentials of another app "
                 f"registration (clientId {holder}): one made by hand, or another environment's "
                 "deployer sharing this secret",
                 "To replace them with this deployer's, re-run with --rotate-credential; to keep "
@@ -822,9 +850,7 @@ class Bootstrap:
         same_tenant = str(value.get("tenantId") or "").lower() == target.tenant_id.lower()
         ours = holder.lower() == app_id.lower() and same_tenant
         if ours and not self.rotate and self._still_valid(application, value):
-            self.progress.found(
-                f"{kind} credential in Secrets Manager secret {target.secret_reference}"
-            )
+            self.progress.found(f"{kind} credential in Secrets Manager secret {target.secret}")
             return
         if self.credential is CredentialKind.SECRET:
             minted, note = self._add_password(application)
@@ -919,13 +945,13 @@ class Bootstrap:
 
     def _plan_store(self) -> None:
         self.progress.write(
-            f"store the credential in Secrets Manager secret {self.target.secret_reference}",
+            f"store the credential in Secrets Manager secret {self.target.secret}",
             "secretsmanager:CreateSecret or PutSecretValue",
             lambda: None,
         )
 
     def _store(self, exists: bool, secret_string: str) -> None:
-        reference = self.target.secret_reference
+        reference = self.target.secret
         if exists:
             self.progress.write(
                 f"store the credential as a new version of secret {reference}",
@@ -962,7 +988,7 @@ class Bootstrap:
         try:
             return call()
         except Exception as error:  # botocore's errors, without importing botocore here
-            raise _secrets_error(action, self.target.secret_reference, error) from None
+            raise _secrets_error(action, self.target.secret, error) from None
 
 
 # --- certificates ---------------------------------------------------------------------------

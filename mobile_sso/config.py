@@ -455,11 +455,21 @@ class EntraAttributeMapping(_Strict):
     family_name: ClaimUri | None = None
 
 
+# Validation context key: `mobile-sso bootstrap-entra` reads a config before it can be complete.
+BOOTSTRAPPING = "bootstrapping"
+
+
 class EntraFederation(_Strict):
     """Secretless sign-in of the handler to Entra: the deployer app registration trusts the
     handler role's AWS STS web identity tokens through a federated identity credential."""
 
-    client_id: Guid = Field(description="The deployer app registration's application (client) id.")
+    client_id: Guid | None = Field(
+        default=None,
+        validate_default=True,
+        description="The deployer app registration's application (client) id, printed by "
+        "`mobile-sso bootstrap-entra --credential federated` (the only command that accepts "
+        "the config without it).",
+    )
     audience: str = Field(
         default="api://AzureADTokenExchange",
         min_length=1,
@@ -467,6 +477,17 @@ class EntraFederation(_Strict):
         pattern=r"^\S+$",
         description="The federated credential's audience (Entra's recommended value).",
     )
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id_known(cls, client_id: str | None, info: ValidationInfo) -> str | None:
+        if client_id is None and not (info.context or {}).get(BOOTSTRAPPING):
+            raise _rule(
+                "missing_client_id",
+                "required key is missing: 'mobile-sso bootstrap-entra --env NAME --credential "
+                "federated' creates the deployer app registration and prints its client id",
+            )
+        return client_id
 
 
 class EntraTenant(_Strict):
@@ -957,6 +978,8 @@ def _describe(error: Any) -> str:
         return f"{where}: unknown key{hint} (allowed here: {', '.join(allowed)})"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
+    if error["type"] == "missing_client_id":
+        return f"{where}: {error['msg']}"
     value = error.get("input")
     message = error["msg"]
     ctx = error.get("ctx") or {}
@@ -971,19 +994,22 @@ def _describe(error: Any) -> str:
     return f"{where}: {value!r}: {message}"
 
 
-def parse_config(data: Any, source: Path | str) -> EnvironmentConfig:
-    """Validate already-parsed YAML/JSON data; raise ConfigError with every finding."""
+def parse_config(
+    data: Any, source: Path | str, *, bootstrapping: bool = False
+) -> EnvironmentConfig:
+    """Validate already-parsed YAML/JSON data; raise ConfigError with every finding.
+    `bootstrapping` accepts a federated tenant whose client id is not known yet."""
     if not isinstance(data, dict):
         raise ConfigError(
             source, ["the file must hold a mapping of keys (see config/example.yaml)"]
         )
     try:
-        return EnvironmentConfig.model_validate(data)
+        return EnvironmentConfig.model_validate(data, context={BOOTSTRAPPING: bootstrapping})
     except ValidationError as exc:
         raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
 
 
-def load_config_file(path: Path) -> EnvironmentConfig:
+def load_config_file(path: Path, *, bootstrapping: bool = False) -> EnvironmentConfig:
     """Read and validate one config file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -993,14 +1019,16 @@ def load_config_file(path: Path) -> EnvironmentConfig:
         raise ConfigError(path, [f"not UTF-8 text (byte {exc.start})"]) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        return parse_config(data, path)
+        return parse_config(data, path, bootstrapping=bootstrapping)
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML: {exc}".replace("\n", " ")]) from None
     except RecursionError:
         raise ConfigError(path, ["the document is nested too deeply to be a config"]) from None
 
 
-def load_config(env_name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:
+def load_config(
+    env_name: str, config_dir: Path = CONFIG_DIR, *, bootstrapping: bool = False
+) -> EnvironmentConfig:
     """The config of environment `env_name`, from `config/<env_name>.yaml`."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", env_name):
         raise ConfigError(
@@ -1010,7 +1038,7 @@ def load_config(env_name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentConf
     if not path.is_file():
         known = sorted(p.stem for p in config_dir.glob("*.yaml"))
         raise ConfigError(path, [f"no such environment file; environments here: {known}"])
-    return load_config_file(path)
+    return load_config_file(path, bootstrapping=bootstrapping)
 
 
 def json_schema() -> dict[str, Any]:

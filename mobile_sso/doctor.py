@@ -30,9 +30,9 @@ from mobile_sso.entra_graph import (
     CredentialSource,
     DeployerSecret,
     Endpoints,
-    EntraReadError,
     GraphReader,
     ca_bundle,
+    deployer_secret_location,
     open_reader,
     read_deployer_secret,
 )
@@ -230,14 +230,9 @@ def _entra_opener(config: EnvironmentConfig, source: CredentialSource) -> EntraO
         def deployer() -> DeployerSecret:
             import boto3  # noqa: PLC0415
 
-            reference = tenant.credentials_secret
-            if reference is None:
-                raise EntraReadError(
-                    f"tenant {tenant.tenant_id} uses federated credentials: there is no "
-                    "deployer secret to read outside the stack's handler role",
-                    "Read Entra as an admin with --entra-credentials cli.",
-                )
-            region = reference.split(":")[3] if reference.startswith("arn:") else config.region
+            reference, region = deployer_secret_location(
+                tenant.tenant_id, tenant.credentials_secret, config.region
+            )
             secrets = boto3.client("secretsmanager", region_name=region)
             return read_deployer_secret(reference, secrets)
 

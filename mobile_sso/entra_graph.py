@@ -371,6 +371,21 @@ class SecretsClient(Protocol):
     def get_secret_value(self, *, SecretId: str) -> Mapping[str, Any]: ...
 
 
+def deployer_secret_location(
+    tenant_id: str, reference: str | None, default_region: str
+) -> tuple[str, str]:
+    """The deployer secret's name or ARN and its region. A federated tenant has no secret:
+    only the stack's handler role can sign in as the deployer."""
+    if reference is None:
+        raise EntraReadError(
+            f"tenant {tenant_id} uses federated credentials: there is no deployer secret to "
+            "read outside the stack's handler role",
+            "Read Entra as an admin with --entra-credentials cli.",
+        )
+    region = reference.split(":")[3] if reference.startswith("arn:") else default_region
+    return reference, region
+
+
 def read_deployer_secret(reference: str, client: SecretsClient) -> DeployerSecret:
     """The deployer credentials stored under `reference` (a secret name or ARN)."""
     try:

@@ -6,6 +6,7 @@ and a test pins them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 REGION = "Region"
@@ -64,3 +65,31 @@ def handler_role_output_key(cloud: str) -> str:
 def relay_state_output_key(client_name: str, idp_name: str) -> str:
     """The RelayState Entra must send for IdP-initiated sign-in to one client through one IdP."""
     return client_output_key(client_name, idp_output_key(idp_name, "RelayState"))
+
+
+_MAX_ROLE_NAME = 64  # IAM's limit
+
+
+def handler_role_name(stack_name: str, cloud: str = "global") -> str:
+    """The fixed name of the Entra handler role when federation is used:
+    `<stack>-entra-handler` (plus `-<cloud>` outside the global cloud), shortened with a
+    hash to IAM's 64. Fixed because the deployer app registration's federated credential
+    names the role (its subject) before the first deploy."""
+    suffix = "-entra-handler" + ("" if cloud == "global" else f"-{cloud}")
+    name = f"{stack_name}{suffix}"
+    if len(name) <= _MAX_ROLE_NAME:
+        return name
+    digest = hashlib.sha256(stack_name.encode()).hexdigest()[:8]
+    return f"{stack_name[: _MAX_ROLE_NAME - len(suffix) - 9]}-{digest}{suffix}"
+
+
+def handler_role_arn(account: str, region: str, stack_name: str, cloud: str = "global") -> str:
+    """The handler role's ARN, in the partition of the stack's AWS region."""
+    partition = (
+        "aws-cn"
+        if region.startswith("cn-")
+        else "aws-us-gov"
+        if region.startswith("us-gov-")
+        else "aws"
+    )
+    return f"arn:{partition}:iam::{account}:role/{handler_role_name(stack_name, cloud)}"

@@ -39,6 +39,7 @@ from mobile_sso.entra_graph import (
     EntraReadError,
     SigningCertificate,
     SigningCertificates,
+    deployer_secret_location,
     open_writer,
     read_deployer_secret,
 )
@@ -461,8 +462,9 @@ def _writer(
     def deployer() -> DeployerSecret:
         import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow import)
 
-        reference = tenant.credentials_secret
-        region = reference.split(":")[3] if reference.startswith("arn:") else config.region
+        reference, region = deployer_secret_location(
+            tenant.tenant_id, tenant.credentials_secret, config.region
+        )
         return read_deployer_secret(reference, boto3.client("secretsmanager", region_name=region))
 
     with open_writer(source, endpoints, tenant.tenant_id, deployer) as writer:

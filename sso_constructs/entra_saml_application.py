@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +23,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from mobile_sso import outputs
 from sso_constructs.entra_bundle import ENTRA_HANDLER_BUNDLE
 
 RESOURCE_TYPE = "Custom::EntraSamlApplication"
@@ -77,7 +77,6 @@ DEFAULT_FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 # What the handler asks STS for (credentials.py); the policy allows nothing else.
 FEDERATION_SIGNING_ALGORITHM = "RS256"
 FEDERATION_TOKEN_SECONDS = 300
-_MAX_ROLE_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -284,14 +283,9 @@ def _check_guid(name: str, value: str) -> None:
 
 
 def handler_role_name(stack_name: str, cloud: EntraCloud = EntraCloud.GLOBAL) -> str:
-    """The fixed name of the handler role when federation is used: `<stack>-entra-handler`
-    (plus `-<cloud>` outside the global cloud), shortened with a hash to IAM's 64."""
-    suffix = "-entra-handler" + ("" if cloud is EntraCloud.GLOBAL else f"-{cloud.value}")
-    name = f"{stack_name}{suffix}"
-    if len(name) <= _MAX_ROLE_NAME:
-        return name
-    digest = hashlib.sha256(stack_name.encode()).hexdigest()[:8]
-    return f"{stack_name[: _MAX_ROLE_NAME - len(suffix) - 9]}-{digest}{suffix}"
+    """The fixed name of the handler role when federation is used (see
+    `mobile_sso.outputs.handler_role_name`, which `mobile-sso bootstrap-entra` shares)."""
+    return outputs.handler_role_name(stack_name, cloud.value)
 
 
 def _provider(scope: Construct, cloud: EntraCloud, *, federated: bool) -> _EntraProvider:

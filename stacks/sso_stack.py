@@ -279,9 +279,7 @@ class MobileSsoStack(Stack):
             credentials=self._credentials(entra.credentials_secret)
             if entra.credentials_secret
             else None,
-            federation=EntraFederation(entra.federation.client_id, entra.federation.audience)
-            if entra.federation
-            else None,
+            federation=_federation(entra),
             assignments=[
                 *(EntraAssignment(u, PrincipalType.USER) for u in entra.assignments.users),
                 *(EntraAssignment(g, PrincipalType.GROUP) for g in entra.assignments.groups),
@@ -470,3 +468,12 @@ class MobileSsoStack(Stack):
 
     def _output(self, key: str, value: str, description: str) -> None:
         CfnOutput(self, key, value=value, description=description)
+
+
+def _federation(entra: EntraTenant) -> EntraFederation | None:
+    if entra.federation is None:
+        return None
+    if entra.federation.client_id is None:
+        # Only a config loaded for `mobile-sso bootstrap-entra` lacks it.
+        raise ValueError(f"entra {entra.idp_name}: federation.client_id is not set")
+    return EntraFederation(entra.federation.client_id, entra.federation.audience)

@@ -28,7 +28,7 @@ from entra_saml_app.credentials import parse_credentials
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from mobile_sso import bootstrap_entra
+from mobile_sso import bootstrap_entra, outputs
 from mobile_sso.cli import app
 from mobile_sso.config import load_config
 from mobile_sso.entra_graph import Endpoints
@@ -39,7 +39,8 @@ from tests.emulators.entra import CLOUD_APPLICATION_ADMINISTRATOR
 CONFIG = load_config("example")
 TENANT = CONFIG.entra[0]
 REGION = CONFIG.region
-SECRET = TENANT.credentials_secret
+assert TENANT.credentials_secret is not None
+SECRET: str = TENANT.credentials_secret
 UNIQUE_NAME = "mobile-sso-deployer-mobilesso-example-entraid"
 APP_READ_WRITE_ALL = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
 APP_ROLE_ASSIGNMENT_READ_WRITE_ALL = "06b708a9-e830-4db3-a914-8e69da51d44f"
@@ -269,6 +270,68 @@ def test_federated_mode_without_subject_is_bad_usage(tenant: Tenant) -> None:
     result = bootstrap("--credential", "federated", "--issuer", ISSUER, "--yes", exit_code=2)
 
     assert "--subject" in result.output
+    assert tenant.entra.requests() == []
+
+
+# --- a tenant configured with entra[].federation ------------------------------------------
+
+
+def federated_config(tenant: Tenant, **federation: str) -> str:
+    """The example with its tenant switched to federation, client id not yet known."""
+    return str(tenant.config_file(credentials_secret=None, federation=federation))
+
+
+def test_federated_tenant_gets_a_federated_credential_for_the_handler_role(
+    tenant: Tenant,
+) -> None:
+    bootstrap("--config", federated_config(tenant), "--issuer", ISSUER, "--yes")
+
+    (credential,) = tenant.deployer()["federatedIdentityCredentials"]
+    assert credential["subject"] == outputs.handler_role_arn(
+        "123456789012", REGION, CONFIG.stack_name
+    )
+    assert credential["audiences"] == ["api://AzureADTokenExchange"]
+
+
+def test_federated_tenant_is_told_where_to_put_the_client_id(tenant: Tenant) -> None:
+    result = bootstrap("--config", federated_config(tenant), "--issuer", ISSUER, "--yes")
+
+    assert f"client_id: {tenant.deployer()['appId']}" in result.stdout
+
+
+def test_federated_tenant_naming_its_client_id_gets_no_config_instruction(
+    tenant: Tenant,
+) -> None:
+    bootstrap("--config", federated_config(tenant), "--issuer", ISSUER, "--yes")
+    config = federated_config(tenant, client_id=tenant.deployer()["appId"])
+
+    result = bootstrap("--config", config, "--issuer", ISSUER, "--yes")
+
+    assert "client_id:" not in result.stdout
+
+
+def test_federated_tenant_takes_the_audience_from_the_config(tenant: Tenant) -> None:
+    config = federated_config(tenant, audience="api://custom-audience")
+
+    bootstrap("--config", config, "--issuer", ISSUER, "--yes")
+
+    (credential,) = tenant.deployer()["federatedIdentityCredentials"]
+    assert credential["audiences"] == ["api://custom-audience"]
+
+
+def test_stored_credential_for_a_federated_tenant_is_refused(tenant: Tenant) -> None:
+    config = federated_config(tenant)
+
+    result = bootstrap("--config", config, "--credential", "secret", "--yes", exit_code=2)
+
+    assert "entra[].federation" in result.output
+    assert tenant.entra.requests() == []
+
+
+def test_federated_tenant_without_issuer_is_told_how_to_read_it(tenant: Tenant) -> None:
+    result = bootstrap("--config", federated_config(tenant), "--yes", exit_code=2)
+
+    assert "get-outbound-web-identity-federation-info" in result.output
     assert tenant.entra.requests() == []
 
 

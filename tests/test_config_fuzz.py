@@ -341,6 +341,7 @@ ERROR_CASES: list[tuple[str, Any]] = [
     ("entra[0].credentials_secret", MISSING),
     ("entra[0].credentials_secret", "my secret"),
     ("entra[0].credentials_secret", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+    ("entra[0].federation", {}),
     ("entra[0].federation", {"client_id": GUID}),
     ("entra[0].federation", {"client_id": "deployer"}),
     ("entra[0].federation", {"client_id": GUID, "audience": ""}),

@@ -217,3 +217,33 @@ def test_federated_application_after_a_secret_one_is_refused_with_the_order_to_u
 
     with pytest.raises(ValueError, match="create the federated Entra applications of the global"):
         EntraSamlApplication(stack, "Federated", federation=EntraFederation(DEPLOYER), **common)
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("eu-west-1", "aws"), ("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")],
+)
+def test_handler_role_arn_is_in_the_partition_of_the_stacks_region(
+    region: str, partition: str
+) -> None:
+    arn = outputs.handler_role_arn("123456789012", region, "MobileSso-Prod")
+
+    assert arn == f"arn:{partition}:iam::123456789012:role/MobileSso-Prod-entra-handler"
+
+
+def test_federation_without_client_id_is_refused_outside_bootstrap() -> None:
+    data = federated_data()
+    del data["entra"][0]["federation"]["client_id"]
+
+    with pytest.raises(ConfigError, match=r"federation\.client_id: required key is missing"):
+        parse_config(data, "env.yaml")
+
+
+def test_federation_without_client_id_is_accepted_while_bootstrapping() -> None:
+    data = federated_data()
+    del data["entra"][0]["federation"]["client_id"]
+
+    config = parse_config(data, "env.yaml", bootstrapping=True)
+
+    assert config.entra[0].federation is not None
+    assert config.entra[0].federation.client_id is None
