@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -26,8 +25,10 @@ from mobile_sso.bootstrap_entra import (
     secrets_client,
     target_for,
 )
-from mobile_sso.config import ConfigError, EnvironmentConfig, load_config
-from mobile_sso.config import load_config_file as load_config_path
+from mobile_sso.cli_common import (
+    ConfigFileOption,
+    load_environment,
+)
 from mobile_sso.entra_graph import Endpoints, EntraReadError
 
 
@@ -42,15 +43,7 @@ def bootstrap_entra_command(
             show_default=False,
         ),
     ],
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            help="Read the environment's config from FILE instead of config/<env>.yaml.",
-            show_default=False,
-        ),
-    ] = None,
+    config_file: ConfigFileOption = None,
     idp: Annotated[
         str | None,
         typer.Option(
@@ -165,7 +158,7 @@ def bootstrap_entra_command(
       mobile-sso bootstrap-entra --env prod --idp Contoso --credential secret
       mobile-sso bootstrap-entra --env prod --auth device-code --yes
     """
-    config = _load(env, config_file)
+    config = load_environment(env, config_file, bootstrapping=True)
     try:
         target = target_for(env, config, idp)
         tenant = next(t for t in config.entra if t.idp_name == target.idp_name)
@@ -313,13 +306,3 @@ def _federation(
             param_hint="--issuer",
         )
     return Federation(issuer=issuer, subject=subject, audience=audience)
-
-
-def _load(env: str, path: Path | None) -> EnvironmentConfig:
-    try:
-        if path is None:
-            return load_config(env, bootstrapping=True)
-        return load_config_path(path, bootstrapping=True)
-    except ConfigError as error:
-        option = "--env" if path is None else "--config"
-        raise typer.BadParameter(str(error), param_hint=option) from None

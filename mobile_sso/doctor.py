@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mobile_sso.check_response import fetch_metadata, parse_instant
-from mobile_sso.config import ConfigError, EntraTenant, EnvironmentConfig, load_config
-from mobile_sso.config import load_config_file as load_config_path
+from mobile_sso.cli_common import (
+    ConfigFileOption,
+    OutputsFileOption,
+    load_environment,
+    stack_outputs,
+)
+from mobile_sso.config import EntraTenant, EnvironmentConfig
 from mobile_sso.doctor_checks import (
     CognitoClient,
     Diagnosis,
@@ -38,9 +42,6 @@ from mobile_sso.entra_graph import (
 )
 from mobile_sso.export import (
     ExportError,
-    cloudformation_client,
-    outputs_from_cloudformation,
-    outputs_from_file,
 )
 from mobile_sso.findings_table import console, print_findings
 from mobile_sso.saml_check import UnreadableMetadata
@@ -57,25 +58,8 @@ def doctor_command(
             show_default=False,
         ),
     ],
-    outputs_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--outputs-file",
-            metavar="FILE",
-            help="JSON written by `cdk deploy --outputs-file`. Default: cdk-outputs-<env>.json "
-            "if present, else the stack's outputs from CloudFormation (DescribeStacks).",
-            show_default=False,
-        ),
-    ] = None,
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            help="Read the environment's config from FILE instead of config/<env>.yaml.",
-            show_default=False,
-        ),
-    ] = None,
+    outputs_file: OutputsFileOption = None,
+    config_file: ConfigFileOption = None,
     client: Annotated[
         str | None,
         typer.Option(
@@ -142,7 +126,7 @@ def doctor_command(
       mobile-sso doctor --env prod --entra-credentials cli --client ios
       mobile-sso doctor --env prod --skip-entra --json
     """
-    config = _load(env, config_file)
+    config = load_environment(env, config_file)
     if client is not None and client not in {c.name for c in config.clients}:
         known = ", ".join(c.name for c in config.clients)
         raise typer.BadParameter(
@@ -150,7 +134,7 @@ def doctor_command(
         )
     instant = parse_instant(now, "--now")
     try:
-        outputs = _outputs(env, config, outputs_file)
+        outputs = stack_outputs(env, config, outputs_file)
     except ExportError as error:
         diagnosis = Diagnosis(
             (
@@ -181,28 +165,6 @@ def doctor_command(
     else:
         _print(diagnosis, config.stack_name)
     raise typer.Exit(code=0 if diagnosis.healthy else 1)
-
-
-def _load(env: str, path: Path | None) -> EnvironmentConfig:
-    try:
-        return load_config(env) if path is None else load_config_path(path)
-    except ConfigError as error:
-        option = "--env" if path is None else "--config"
-        raise typer.BadParameter(str(error), param_hint=option) from None
-
-
-def _outputs(env: str, config: EnvironmentConfig, path: Path | None) -> Mapping[str, str]:
-    """The stack's outputs: from the file given (a bad one is bad usage), the default file
-    if present, else CloudFormation (whose failure is a finding: the deployment's state)."""
-    default = Path(f"cdk-outputs-{env}.json")
-    if path is None and default.is_file():
-        path = default
-    if path is None:
-        return outputs_from_cloudformation(config.stack_name, cloudformation_client(config.region))
-    try:
-        return outputs_from_file(path, config.stack_name)
-    except ExportError as error:
-        raise typer.BadParameter(str(error), param_hint="--outputs-file") from None
 
 
 def _cognito_client(region: str) -> CognitoClient:

@@ -25,12 +25,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Protocol
 
 import typer
 
 from mobile_sso import outputs as keys
+from mobile_sso.cli_common import (
+    ConfigFileOption,
+    OutputsFileOption,
+    load_environment,
+    stack_outputs,
+)
 from mobile_sso.config import EntraTenant, EnvironmentConfig
 from mobile_sso.entra_graph import (
     CredentialSource,
@@ -325,25 +330,8 @@ def rotate_certificate_command(
             "than 60 days (the waits still apply).",
         ),
     ] = False,
-    outputs_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--outputs-file",
-            metavar="FILE",
-            help="JSON written by `cdk deploy --outputs-file`. Default: cdk-outputs-<env>.json "
-            "if present, else the stack's outputs from CloudFormation.",
-            show_default=False,
-        ),
-    ] = None,
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            help="Read the environment's config from FILE instead of config/<env>.yaml.",
-            show_default=False,
-        ),
-    ] = None,
+    outputs_file: OutputsFileOption = None,
+    config_file: ConfigFileOption = None,
     entra_credentials: Annotated[
         CredentialSource,
         typer.Option(
@@ -370,12 +358,12 @@ def rotate_certificate_command(
       mobile-sso rotate-certificate --env prod --idp Contoso
     """
     # Imported here: doctor's helpers pull in the doctor's own modules.
-    from mobile_sso.doctor import _load, _metadata_fetcher, _outputs  # noqa: PLC0415
+    from mobile_sso.doctor import _metadata_fetcher  # noqa: PLC0415
 
-    config = _load(env, config_file)
+    config = load_environment(env, config_file)
     tenant = _tenant(config, idp)
     try:
-        found = _outputs(env, config, outputs_file)
+        found = stack_outputs(env, config, outputs_file)
     except ExportError as error:
         typer.echo(f"error: the stack's outputs could not be read: {error}", err=True)
         raise typer.Exit(code=1) from None

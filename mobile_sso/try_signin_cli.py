@@ -9,7 +9,6 @@ import os
 import ssl
 import webbrowser
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import httpx
@@ -17,16 +16,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from mobile_sso.config import ConfigError, EnvironmentConfig, is_loopback_url, load_config
-from mobile_sso.config import load_config_file as load_config_path
+from mobile_sso.cli_common import (
+    ConfigFileOption,
+    OutputsFileOption,
+    load_environment,
+    stack_outputs,
+)
+from mobile_sso.config import is_loopback_url
 from mobile_sso.entra_graph import ca_bundle
 from mobile_sso.export import (
     AUTHORIZATION_CODE,
     AppClientOutputs,
     ExportError,
-    cloudformation_client,
-    outputs_from_cloudformation,
-    outputs_from_file,
     parse_client,
     parse_stack,
 )
@@ -90,25 +91,8 @@ def try_signin_command(
             show_default=False,
         ),
     ] = None,
-    outputs_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--outputs-file",
-            metavar="FILE",
-            help="JSON written by `cdk deploy --outputs-file`. Default: cdk-outputs-<env>.json "
-            "if present, else the stack's outputs from CloudFormation (DescribeStacks).",
-            show_default=False,
-        ),
-    ] = None,
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            help="Read the environment's config from FILE instead of config/<env>.yaml.",
-            show_default=False,
-        ),
-    ] = None,
+    outputs_file: OutputsFileOption = None,
+    config_file: ConfigFileOption = None,
     no_browser: Annotated[
         bool,
         typer.Option(
@@ -163,9 +147,9 @@ def try_signin_command(
       mobile-sso try-signin --env dev
       mobile-sso try-signin --env dev --client cli --idp ContosoEU --json
     """
-    config = _load(env, config_file)
+    config = load_environment(env, config_file)
     try:
-        outputs = _outputs(env, config, outputs_file)
+        outputs = stack_outputs(env, config, outputs_file)
         target = _target(outputs, client, idp)
     except (ExportError, _Unusable, SignInSetupError) as error:
         _fail_before_start(str(error), as_json)
@@ -191,23 +175,6 @@ def try_signin_command(
         typer.echo(json.dumps(result_as_dict(result, with_tokens=show_tokens), indent=2))
     else:
         _print_result(result, show_tokens=show_tokens)
-
-
-def _load(env: str, path: Path | None) -> EnvironmentConfig:
-    try:
-        return load_config(env) if path is None else load_config_path(path)
-    except ConfigError as error:
-        option = "--env" if path is None else "--config"
-        raise typer.BadParameter(str(error), param_hint=option) from None
-
-
-def _outputs(env: str, config: EnvironmentConfig, path: Path | None) -> Mapping[str, str]:
-    default = Path(f"cdk-outputs-{env}.json")
-    if path is None and default.is_file():
-        path = default
-    if path is None:
-        return outputs_from_cloudformation(config.stack_name, cloudformation_client(config.region))
-    return outputs_from_file(path, config.stack_name)
 
 
 def _loopback_callbacks(app_client: AppClientOutputs) -> list[str]:
