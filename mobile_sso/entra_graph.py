@@ -19,11 +19,11 @@ import json
 import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urlparse
 
 if TYPE_CHECKING:
@@ -472,25 +472,28 @@ def make_credential(
     return credential
 
 
+_Client = TypeVar("_Client", bound="HttpGraphReader")
+
+
 @contextmanager
-def open_reader(
+def _open(
+    kind: type[_Client],
+    missing_httpx: tuple[str, str],
+    *,
     source: CredentialSource,
     endpoints: Endpoints,
     tenant_id: str,
     deployer: Callable[[], DeployerSecret],
-) -> Iterator[HttpGraphReader]:
-    """A Graph reader for one tenant; its credential and connections are closed afterwards."""
+) -> Iterator[_Client]:
+    """A Graph client for one tenant; its credential and connections are closed afterwards."""
     try:
         import httpx  # noqa: PLC0415
     except ImportError:
-        raise EntraReadError(
-            "the Entra checks need httpx, which is not installed",
-            "pip install httpx, or check only AWS with --skip-entra.",
-        ) from None
+        raise EntraReadError(*missing_httpx) from None
     credential = make_credential(source, endpoints, tenant_id, deployer)
     try:
         with httpx.Client(verify=endpoints.tls(), timeout=HTTP_TIMEOUT_SECONDS) as http:
-            yield HttpGraphReader(
+            yield kind(
                 http,
                 endpoints,
                 credential,
@@ -501,6 +504,26 @@ def open_reader(
         close = getattr(credential, "close", None)
         if callable(close):
             close()
+
+
+def open_reader(
+    source: CredentialSource,
+    endpoints: Endpoints,
+    tenant_id: str,
+    deployer: Callable[[], DeployerSecret],
+) -> AbstractContextManager[HttpGraphReader]:
+    """A Graph reader for one tenant (the doctor's Entra checks)."""
+    return _open(
+        HttpGraphReader,
+        (
+            "the Entra checks need httpx, which is not installed",
+            "pip install httpx, or check only AWS with --skip-entra.",
+        ),
+        source=source,
+        endpoints=endpoints,
+        tenant_id=tenant_id,
+        deployer=deployer,
+    )
 
 
 # --- signing certificates: what `mobile-sso rotate-certificate` reads and writes -------
@@ -712,31 +735,18 @@ def _graph_instant(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@contextmanager
 def open_writer(
     source: CredentialSource,
     endpoints: Endpoints,
     tenant_id: str,
     deployer: Callable[[], DeployerSecret],
-) -> Iterator[HttpGraphWriter]:
-    """A Graph reader-writer for one tenant; closed afterwards like `open_reader`'s."""
-    try:
-        import httpx  # noqa: PLC0415
-    except ImportError:
-        raise EntraReadError(
-            "rotating certificates needs httpx, which is not installed", "pip install httpx"
-        ) from None
-    credential = make_credential(source, endpoints, tenant_id, deployer)
-    try:
-        with httpx.Client(verify=endpoints.tls(), timeout=HTTP_TIMEOUT_SECONDS) as http:
-            yield HttpGraphWriter(
-                http,
-                endpoints,
-                credential,
-                tenant_id,
-                ask_for_tenant=source is CredentialSource.DEFAULT,
-            )
-    finally:
-        close = getattr(credential, "close", None)
-        if callable(close):
-            close()
+) -> AbstractContextManager[HttpGraphWriter]:
+    """A Graph reader-writer for one tenant (rotating signing certificates)."""
+    return _open(
+        HttpGraphWriter,
+        ("rotating certificates needs httpx, which is not installed", "pip install httpx"),
+        source=source,
+        endpoints=endpoints,
+        tenant_id=tenant_id,
+        deployer=deployer,
+    )
