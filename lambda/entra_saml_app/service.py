@@ -17,11 +17,12 @@ the two marks. Create first lists the applications holding the tag or the pendin
   failure lists again before re-sending, so a committed-but-failed instantiate is adopted.
 
 Graph's lists lag behind writes, so a committed instantiate can still be missed and a twin
-made: Create and every IsComplete poll end with a sweep that deletes any app with our marks
-other than the one kept. An unmarked app with the user's display name is never touched:
-nothing distinguishes it from one a person made. A Create that fails with an error (rather
-than a crash) deletes what it made, because the Provider framework never sends the Delete
-for a failed Create; a crash leaves the app marked, and the next Create adopts it.
+made: Create, and the IsComplete poll that finds the app ready, end with a sweep that
+deletes any app with our marks other than the one kept. An unmarked app with the user's
+display name is never touched: nothing distinguishes it from one a person made. A Create
+that fails with an error (rather than a crash) deletes what it made, because the Provider
+framework never sends the Delete for a failed Create; a crash leaves the app marked, and
+the next Create adopts it.
 """
 
 from __future__ import annotations
@@ -280,10 +281,30 @@ class SamlAppService:
             return
         log("delete", object_id=object_id, result="deleted")
 
+    async def confirm(self, owner: Owner, answered: Provisioned) -> Provisioned | None:
+        """isComplete's last step, once the metadata serves `answered`'s certificate.
+
+        The metadata alone could still come from a cache after someone deleted the app, so
+        Graph must serve the application too; then the duplicate sweep runs, as at the end
+        of every Create. Anything Graph answers other than 401/403 means "not yet".
+        """
+        try:
+            app = await self.graph.get_application(answered.application_object_id)
+        except GraphError as error:
+            if error.status in (401, 403):
+                raise StepFailed(READ_APP, error) from error
+            return _not_ready(f"Graph {error.status} {error.code}")
+        await self._sweep(owner, keep=app.object_id)
+        return answered
+
     async def readiness(
         self, owner: Owner, physical_id: str, props: AppProperties
     ) -> Provisioned | None:
-        """The description once Graph and the metadata URL both serve the app, else None."""
+        """The description once Graph and the metadata URL both serve the app, else None.
+
+        For an isComplete event without onEvent's full Data (one from an earlier version):
+        everything is read back from Graph.
+        """
         try:
             app = await self.graph.get_application(physical_id)
             sp = await self.graph.find_service_principal(app.app_id)
@@ -296,12 +317,8 @@ class SamlAppService:
             return _not_ready("service principal or its active signing key not visible yet")
         await self._sweep(owner, keep=app.object_id)
         url = metadata_url(self.login_authority, props.tenant_id, app.app_id)
-        try:
-            served = await self.metadata.signing_thumbprints(url)
-        except MetadataNotReady as reason:
-            return _not_ready(f"metadata: {reason}")
-        if key.thumbprint not in served:
-            return _not_ready("metadata does not serve the active signing certificate yet")
+        if not await metadata_serves(self.metadata, url, key.thumbprint):
+            return None
         return self._describe(app, sp, key, props)
 
     # -- finding or making the application -----------------------------------------------
@@ -676,6 +693,19 @@ class RelayStateService:
     async def _write(self, service_principal_id: str, relay_state: str | None) -> None:
         patch: ServicePrincipalPatch = {"relay_state": relay_state}
         await self.graph.update_service_principal(service_principal_id, patch)
+
+
+async def metadata_serves(source: MetadataSource, url: str, thumbprint: str) -> bool:
+    """Whether the metadata document Cognito will read names the active certificate."""
+    try:
+        served = await source.signing_thumbprints(url)
+    except MetadataNotReady as reason:
+        _not_ready(f"metadata: {reason}")
+        return False
+    if thumbprint.upper() not in served:
+        _not_ready("metadata does not serve the active signing certificate yet")
+        return False
+    return True
 
 
 def _is_ours(app: ApplicationState, owner: Owner) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from entra_saml_app.errors import ProvisioningError
-from entra_saml_app.handler import Runtime
+from entra_saml_app.handler import Runtime, handle_is_complete
 
 from tests.emulators import EntraEmulator
 from tests.lambda_handler.conftest import Event, Provider, Response
@@ -359,3 +359,29 @@ def test_crash_in_the_first_create_of_a_stack_leaves_no_orphan_once_it_is_recrea
 
     live = {app["id"] for app in emulator.applications()}
     assert live == provider.live[emulator.tenant_id], f"left behind: {live - {half_made}}"
+
+
+class CachedMetadata:
+    """A metadata URL still answering from a cache: the certificate onEvent activated."""
+
+    def __init__(self, thumbprint: str) -> None:
+        self.thumbprint = thumbprint
+
+    async def signing_thumbprints(self, url: str) -> frozenset[str]:  # noqa: ARG002
+        return frozenset({self.thumbprint})
+
+
+def test_application_deleted_while_the_deployment_waits_is_never_reported_complete(
+    emulator: EntraEmulator, provider: Provider, runtime_with: Callable[..., Runtime]
+) -> None:
+    event = provider.create_event()
+    response = provider.on_event(event)
+    app_id = response["PhysicalResourceId"]
+    assert graph_as_admin(emulator, "DELETE", f"/applications/{app_id}") == 204
+    provider.live[emulator.tenant_id].discard(app_id)
+    cached = CachedMetadata(response["Data"]["SigningCertificateThumbprint"])
+    runtime = runtime_with(metadata=lambda _settings: cached)
+
+    answer = handle_is_complete({**event, **response}, None, runtime)
+
+    assert answer == {"IsComplete": False}

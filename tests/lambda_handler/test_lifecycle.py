@@ -147,6 +147,64 @@ def test_is_complete_waits_until_the_metadata_serves_the_new_certificate(
     )
 
 
+def test_is_complete_while_the_metadata_lags_fetches_only_the_metadata(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    emulator.metadata_lag(fetches=1)
+    event = provider.create_event()
+    response = provider.on_event(event)
+    emulator.clear_requests()
+
+    answer = provider.is_complete(event, response)
+
+    assert answer == {"IsComplete": False}
+    calls = [(r.server, r.method, r.path) for r in emulator.requests("all")]
+    assert calls == [
+        (
+            "authority",
+            "GET",
+            f"/{emulator.tenant_id}/federationmetadata/2007-06/federationmetadata.xml",
+        )
+    ]
+    provider.until_complete(event, response)
+
+
+def test_is_complete_that_finds_the_metadata_ready_reads_the_application_and_sweeps(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    event = provider.create_event()
+    response = provider.on_event(event)
+    emulator.clear_requests()
+
+    answer = provider.is_complete(event, response)
+
+    assert answer == {"IsComplete": True, "Data": response["Data"]}
+    graph_calls = [
+        (r.method, r.path.split("/v1.0")[-1], r.query.get("$filter", ""))
+        for r in emulator.requests()
+    ]
+    app_id = response["PhysicalResourceId"]
+    assert [(m, p) for m, p, _ in graph_calls] == [
+        ("GET", f"/applications/{app_id}"),
+        ("GET", "/applications"),
+        ("GET", "/applications"),
+    ]
+    assert [f.split(" ")[0] for _, _, f in graph_calls[1:]] == ["tags/any(t:t", "displayName"]
+
+
+@pytest.mark.parametrize("missing", ["AppId", "SigningCertificateThumbprint"])
+def test_is_complete_accepts_data_from_an_earlier_version_without_a_field(
+    emulator: EntraEmulator, provider: Provider, missing: str
+) -> None:
+    event = provider.create_event()
+    response = provider.on_event(event)
+    older = {**response, "Data": {k: v for k, v in response["Data"].items() if k != missing}}
+
+    answer = provider.until_complete(event, older)
+
+    assert answer["Data"] == response["Data"]
+
+
 def test_create_accepts_the_oldest_property_shape(
     emulator: EntraEmulator, provider: Provider
 ) -> None:
