@@ -58,17 +58,17 @@ _FILTER_FIELD = re.compile(r"^\s*(?:startswith\()?([A-Za-z]+)")
 # Why each call beyond the documented minimum is there (from service.py), per phase.
 CREATE_EXPLAIN = {
     "GET /applications?$filter=tags": (
-        "1 adoption lookup (a retried Create adopts the app it tagged) + 1 in the "
-        "post-create duplicate sweep (_sweep)"
+        "adoption lookup (a retried Create adopts the app it tagged); the duplicate sweep runs "
+        "in isComplete's final poll"
     ),
     "GET /applications?$filter=displayName": (
-        "1 adoption lookup by the pending display name (covers the window between "
-        "instantiate and the tag PATCH, DESIGN: idempotency) + 1 in the duplicate sweep; "
-        "could share one query with the tag lookup only if Graph accepted an 'or' of a "
-        "lambda and an eq filter"
+        "adoption lookup by the pending display name (covers the window between instantiate "
+        "and the tag PATCH, DESIGN: idempotency); could share one query with the tag lookup "
+        "only if Graph accepted an 'or' of a lambda and an eq filter"
     ),
     "GET /applications/{id}": (
-        "read before write: current app, so only differing fields are PATCHed"
+        "read before write: current app, so only differing fields are PATCHed (an adopted "
+        "app; a fresh one is known from instantiate's answer)"
     ),
     "GET /servicePrincipals/{id}": "read before write: current service principal state",
     "GET /servicePrincipals/{id}/appRoleAssignedTo": (

@@ -146,7 +146,9 @@ class MsGraph:
         sp = made.get("servicePrincipal") or {}
         if not (app.get("id") and app.get("appId") and sp.get("id")):
             raise GraphError(502, "IncompleteResponse", "instantiate returned no ids", call=call)
-        return NewApplication(app["id"], app["appId"], sp["id"])
+        return NewApplication(
+            app["id"], app["appId"], sp["id"], _application(app), _service_principal(sp)
+        )
 
     async def list_applications(
         self,

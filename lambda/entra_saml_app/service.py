@@ -128,6 +128,9 @@ class NewApplication:
     object_id: str
     app_id: str
     service_principal_id: str
+    # The objects as instantiate answered them, when it did: no read-back is needed then.
+    application: ApplicationState | None = None
+    service_principal: ServicePrincipalState | None = None
 
 
 class WebPatch(TypedDict):
@@ -213,12 +216,17 @@ class Provisioned:
 
 @dataclass
 class _Target:
-    """The application being worked on, and until when Graph may not know it yet."""
+    """The application being worked on, and until when Graph may not know it yet.
+
+    `made` is set when this invocation instantiated it: then `app` and `sp` are the state
+    instantiate answered, and the service principal has no assignments yet.
+    """
 
     object_id: str
     app_id: str
     service_principal_id: str | None
     fresh_until: float | None
+    made: NewApplication | None = None
 
 
 def _utcnow() -> datetime:
@@ -239,14 +247,14 @@ class SamlAppService:
     # -- CloudFormation operations -------------------------------------------------------
 
     async def create(self, owner: Owner, props: AppProperties) -> Provisioned:
+        # No duplicate sweep here: isComplete sweeps once Graph and the metadata serve the
+        # app, later than any sweep here could, so lagging lists are likelier caught up.
         target = await self._adopt_or_instantiate(owner)
         try:
-            provisioned = await self._converge(target, owner, props, dropped=frozenset())
+            return await self._converge(target, owner, props, dropped=frozenset())
         except Exception:
             await self._discard(target.object_id, reason="create failed")
             raise
-        await self._sweep(owner, keep=target.object_id)
-        return provisioned
 
     async def update(
         self,
@@ -335,7 +343,9 @@ class SamlAppService:
             made = await self.graph.instantiate(self.template_id, owner.pending_name)
             log("instantiate", object_id=made.object_id, app_id=made.app_id)
             fresh_until = self.clock() + self.replication_seconds
-            return _Target(made.object_id, made.app_id, made.service_principal_id, fresh_until)
+            return _Target(
+                made.object_id, made.app_id, made.service_principal_id, fresh_until, made
+            )
 
         return await self.retrier.run(INSTANTIATE, attempt)
 
@@ -387,6 +397,8 @@ class SamlAppService:
         dropped: frozenset[str],
         app: ApplicationState | None = None,
     ) -> Provisioned:
+        if app is None and target.made is not None:
+            app = target.made.application
         if app is None:
             app = await self._step(READ_APP, target, self.graph.get_application, target.object_id)
         await self._claim(target, app, owner, props)
@@ -412,6 +424,8 @@ class SamlAppService:
             await self._step(CLAIM, target, self.graph.update_application, app.object_id, patch)
 
     async def _read_service_principal(self, target: _Target) -> ServicePrincipalState:
+        if target.made is not None and target.made.service_principal is not None:
+            return target.made.service_principal
         sp_id = target.service_principal_id
         if sp_id is not None:
             return await self._step(READ_SP, target, self.graph.get_service_principal, sp_id)
@@ -569,9 +583,12 @@ class SamlAppService:
     ) -> None:
         if not props.assignments and not dropped:
             return
-        existing = await self._step(
-            LIST_ASSIGNMENTS, target, self.graph.list_assignments, sp.object_id
-        )
+        if target.made is not None:
+            existing: list[AssignmentState] = []  # instantiated by this invocation
+        else:
+            existing = await self._step(
+                LIST_ASSIGNMENTS, target, self.graph.list_assignments, sp.object_id
+            )
         assigned = {a.principal_id.lower() for a in existing}
         role_id = _assignment_role_id(sp)
         for principal in props.assignments:

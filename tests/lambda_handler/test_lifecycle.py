@@ -147,6 +147,18 @@ def test_is_complete_waits_until_the_metadata_serves_the_new_certificate(
     )
 
 
+def test_fresh_create_reads_back_nothing_instantiate_answered(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    provider.on_event(provider.create_event())
+
+    reads = [r for r in emulator.requests() if r.method == "GET"]
+    assert [(r.path.split("/v1.0")[-1], r.query["$filter"].split(" ")[0]) for r in reads] == [
+        ("/applications", "tags/any(t:t"),
+        ("/applications", "displayName"),
+    ]
+
+
 def test_is_complete_while_the_metadata_lags_fetches_only_the_metadata(
     emulator: EntraEmulator, provider: Provider
 ) -> None:
