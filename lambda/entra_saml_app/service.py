@@ -17,12 +17,12 @@ the two marks. Create first lists the applications holding the tag or the pendin
   failure lists again before re-sending, so a committed-but-failed instantiate is adopted.
 
 Graph's lists lag behind writes, so a committed instantiate can still be missed and a twin
-made: Create, and the IsComplete poll that finds the app ready, end with a sweep that
-deletes any app with our marks other than the one kept. An unmarked app with the user's
-display name is never touched: nothing distinguishes it from one a person made. A Create
-that fails with an error (rather than a crash) deletes what it made, because the Provider
-framework never sends the Delete for a failed Create; a crash leaves the app marked, and
-the next Create adopts it.
+made: the IsComplete poll that finds the app ready (the Provider always polls after a
+successful Create) ends with a sweep that deletes any app with our marks other than the
+one kept. An unmarked app with the user's display name is never touched: nothing
+distinguishes it from one a person made. A Create that fails with an error (rather than a
+crash) deletes what it made, because the Provider framework never sends the Delete for a
+failed Create; a crash leaves the app marked, and the next Create adopts it.
 """
 
 from __future__ import annotations
@@ -218,8 +218,9 @@ class Provisioned:
 class _Target:
     """The application being worked on, and until when Graph may not know it yet.
 
-    `made` is set when this invocation instantiated it: then `app` and `sp` are the state
-    instantiate answered, and the service principal has no assignments yet.
+    `made` is set when this invocation instantiated it: its `application` and
+    `service_principal` are the state instantiate answered, and the service principal has
+    no assignments yet.
     """
 
     object_id: str
@@ -293,8 +294,8 @@ class SamlAppService:
         """isComplete's last step, once the metadata serves `answered`'s certificate.
 
         The metadata alone could still come from a cache after someone deleted the app, so
-        Graph must serve the application too; then the duplicate sweep runs, as at the end
-        of every Create. Anything Graph answers other than 401/403 means "not yet".
+        Graph must serve the application too; then the duplicate sweep runs. Anything Graph
+        answers other than 401/403 means "not yet".
         """
         try:
             app = await self.graph.get_application(answered.application_object_id)
