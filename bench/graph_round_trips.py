@@ -75,8 +75,8 @@ CREATE_EXPLAIN = {
         "read before write: existing assignments (only missing ones are POSTed)"
     ),
     "PATCH /applications/{id}": (
-        "the claim PATCH (tags + notes = provenance, for adoption) is separate from the URLs "
-        "PATCH, which retries alone on an identifierUri conflict; mergeable in principle"
+        "an adopted app is claimed (name, tag, provenance) before its URLs are set; a fresh "
+        "one is claimed by the URL PATCH itself"
     ),
 }
 POLL_EXPLAIN = {

@@ -58,6 +58,7 @@ INSTANTIATE = Step("find or instantiate the SAML application")
 READ_APP = Step("read the application")
 READ_SP = Step("read the service principal")
 CLAIM = Step("name and tag the application")
+CLAIM_AND_URLS = Step("name and tag the application and set its identifier and reply URLs")
 CONFIGURE_SP = Step("enable SAML single sign-on on the service principal")
 CONFIGURE_URLS = Step("set the identifier and reply URLs")
 CONFIGURE_GROUP_CLAIMS = Step("set the groups claim (groupMembershipClaims)")
@@ -402,10 +403,14 @@ class SamlAppService:
             app = target.made.application
         if app is None:
             app = await self._step(READ_APP, target, self.graph.get_application, target.object_id)
-        await self._claim(target, app, owner, props)
+        # A freshly instantiated app is claimed by the URL PATCH itself (Microsoft's one
+        # application PATCH): until then its pending name marks it for adoption.
+        claim = _claim_patch(app, owner, props) if target.made is not None else None
+        if claim is None:
+            await self._claim(target, app, owner, props)
         sp = await self._read_service_principal(target)
         await self._configure_service_principal(target, sp, props)
-        await self._configure_urls(target, app, owner, props)
+        await self._configure_urls(target, app, owner, props, claim or {})
         await self._configure_group_claims(target, app, props)
         key = await self._ensure_signing_key(target, sp, props)
         await self._sync_assignments(target, sp, props, dropped)
@@ -414,13 +419,7 @@ class SamlAppService:
     async def _claim(
         self, target: _Target, app: ApplicationState, owner: Owner, props: AppProperties
     ) -> None:
-        patch: ApplicationPatch = {}
-        if app.display_name != props.display_name:
-            patch["display_name"] = props.display_name
-        if owner.tag not in app.tags:
-            patch["tags"] = [*app.tags, owner.tag]
-        if app.notes != owner.provenance:
-            patch["notes"] = owner.provenance
+        patch = _claim_patch(app, owner, props)
         if patch:
             await self._step(CLAIM, target, self.graph.update_application, app.object_id, patch)
 
@@ -463,9 +462,14 @@ class SamlAppService:
             await self._step(CONFIGURE_SP, target, update, sp.object_id, patch)
 
     async def _configure_urls(
-        self, target: _Target, app: ApplicationState, owner: Owner, props: AppProperties
+        self,
+        target: _Target,
+        app: ApplicationState,
+        owner: Owner,
+        props: AppProperties,
+        claim: ApplicationPatch,
     ) -> None:
-        patch: ApplicationPatch = {}
+        patch: ApplicationPatch = {**claim}
         if list(app.identifier_uris) != [props.identifier_uri]:
             patch["identifier_uris"] = [props.identifier_uri]
         if list(app.redirect_uris) != [props.reply_url] or app.logout_url != props.logout_url:
@@ -485,7 +489,7 @@ class SamlAppService:
                 raise
 
         await self.retrier.run(
-            CONFIGURE_URLS,
+            CLAIM_AND_URLS if claim else CONFIGURE_URLS,
             update,
             fresh_until=target.fresh_until,
             # A purged app frees its identifier URI only once the purge has replicated.
@@ -724,6 +728,18 @@ async def metadata_serves(source: MetadataSource, url: str, thumbprint: str) -> 
         _not_ready("metadata does not serve the active signing certificate yet")
         return False
     return True
+
+
+def _claim_patch(app: ApplicationState, owner: Owner, props: AppProperties) -> ApplicationPatch:
+    """What marks the app as this resource's: its display name, owner tag and provenance."""
+    patch: ApplicationPatch = {}
+    if app.display_name != props.display_name:
+        patch["display_name"] = props.display_name
+    if owner.tag not in app.tags:
+        patch["tags"] = [*app.tags, owner.tag]
+    if app.notes != owner.provenance:
+        patch["notes"] = owner.provenance
+    return patch
 
 
 def _is_ours(app: ApplicationState, owner: Owner) -> bool:

@@ -174,7 +174,8 @@ def test_other_conflict_fails_the_create_and_leaves_nothing(
 
     reason = str(failure.value)
     assert reason.startswith(
-        "Could not name and tag the application: PATCH /applications/{id} -> 409 Request_Conflict"
+        "Could not name and tag the application and set its identifier and reply URLs: "
+        "PATCH /applications/{id} -> 409 Request_Conflict"
     )
     assert emulator.applications() == []
 
@@ -345,7 +346,7 @@ def test_crash_in_the_first_create_of_a_stack_leaves_no_orphan_once_it_is_recrea
     seeded: set[str],
 ) -> None:
     event = provider.create_event()
-    with pytest.raises(Crash):  # right after the PATCH that names and tags the application
+    with pytest.raises(Crash):  # right after the PATCH that names, tags and addresses the app
         provider.on_event(event, runtime_with(open_graph=crashing("update_application", 1)))
     half_made = only_application(emulator)["id"]
     # The Provider framework answers FAILED with its CREATE_FAILED marker as the physical id

@@ -499,9 +499,8 @@ def crashing(method: str, occurrence: int) -> OpenGraph:
 
 CREATE_STEPS = [
     ("instantiate", 1),
-    ("update_application", 1),  # display name and owner tag
     ("update_service_principal", 1),  # SAML mode
-    ("update_application", 2),  # identifier and reply URLs
+    ("update_application", 1),  # display name, owner tag, identifier and reply URLs
     ("add_token_signing_certificate", 1),
     ("update_service_principal", 2),  # certificate activation
     ("assign", 1),
@@ -532,7 +531,7 @@ def test_create_with_group_claims_retried_after_a_crash_ends_with_them_set(
 ) -> None:
     event = provider.create_event("create-groups")
     with pytest.raises(Crash):  # right after the PATCH that sets groupMembershipClaims
-        provider.on_event(event, runtime_with(open_graph=crashing("update_application", 3)))
+        provider.on_event(event, runtime_with(open_graph=crashing("update_application", 2)))
 
     provider.deploy(event)
 
@@ -627,8 +626,12 @@ def test_throttling_is_retried_after_retry_after_seconds(
     provider.deploy(event)
 
     assert time.monotonic() - started >= 1.0
-    patches = [r.status for r in emulator.requests() if r.method == "PATCH"]
-    assert patches[:2] == [204, 429]
+    sp_patches = [
+        r.status
+        for r in emulator.requests()
+        if r.method == "PATCH" and "/servicePrincipals/" in r.path
+    ]
+    assert sp_patches[:2] == [429, 204]
 
 
 def test_missing_consent_fails_with_an_actionable_reason_and_leaves_nothing(
