@@ -3,21 +3,23 @@
 Usage: .venv/bin/python bench/graph_round_trips.py
 
 Plays the CDK Provider framework against the real handler and a fresh EntraEmulator (no
-lag, no faults): a Create of tests/lambda_handler/events/create.json (two assignments: a
-user and a group), onEvent then isComplete until complete, then an Update whose properties
-equal the old ones, onEvent then isComplete. Every Graph request the emulator answered is
-counted by method and path template (object ids become {id}; a $filter is named by the
-property it filters on). The token endpoint and the metadata URL are counted apart.
+Graph lag, no faults; the metadata URL lags by METADATA_LAG_FETCHES fetches after each
+certificate change, so the Create has polls that wait): a Create of
+tests/lambda_handler/events/create.json (two assignments: a user and a group), onEvent then
+isComplete until complete, then an Update whose properties equal the old ones, onEvent then
+isComplete. Every Graph request the emulator answered is counted by method and path
+template (object ids become {id}; a $filter is named by the property it filters on), per
+phase and per isComplete poll. The token endpoint and the metadata URL are counted apart.
 
 The documented minimum (DESIGN.md, "Graph sequence for a non-gallery SAML app"), for a
 Create with P principals: instantiate, PATCH the service principal (SAML mode, assignment
 required, notes), PATCH the application (identifier URI, reply and logout URLs),
 addTokenSigningCertificate, PATCH the service principal (thumbprint), P appRoleAssignedTo,
 plus one adoption lookup (idempotency: a retried Create must find the app it started):
-7 + P Graph calls; isComplete needs no Graph call at all (onEvent's Data, which the
-framework passes to isComplete, carries the ids and the thumbprint) beyond the metadata
-fetch. A no-op Update: read the application, its service principal and its assignments
-(3 reads, to detect drift), no write.
+7 + P Graph calls; a waiting isComplete poll needs no Graph call at all (onEvent's Data,
+which the framework passes to isComplete, carries the ids and the thumbprint) beyond the
+metadata fetch. A no-op Update: read the application, its service principal and its
+assignments (3 reads, to detect drift), no write.
 
 PASS: the no-op Update makes no write call (POST, PATCH, PUT, DELETE).
 """
@@ -56,33 +58,36 @@ _FILTER_FIELD = re.compile(r"^\s*(?:startswith\()?([A-Za-z]+)")
 # Why each call beyond the documented minimum is there (from service.py), per phase.
 CREATE_EXPLAIN = {
     "GET /applications?$filter=tags": (
-        "1 adoption lookup (a retried Create adopts the app it tagged) + 1 in the "
-        "post-create duplicate sweep (_sweep)"
+        "adoption lookup (a retried Create adopts the app it tagged); the duplicate sweep runs "
+        "in isComplete's final poll"
     ),
     "GET /applications?$filter=displayName": (
-        "1 adoption lookup by the pending display name (covers the window between "
-        "instantiate and the tag PATCH, DESIGN: idempotency) + 1 in the duplicate sweep; "
-        "could share one query with the tag lookup only if Graph accepted an 'or' of a "
-        "lambda and an eq filter"
+        "adoption lookup by the pending display name (covers the window between instantiate "
+        "and the tag PATCH, DESIGN: idempotency); could share one query with the tag lookup "
+        "only if Graph accepted an 'or' of a lambda and an eq filter"
     ),
     "GET /applications/{id}": (
-        "read before write: current app, so only differing fields are PATCHed"
+        "read before write: current app, so only differing fields are PATCHed (an adopted "
+        "app; a fresh one is known from instantiate's answer)"
     ),
     "GET /servicePrincipals/{id}": "read before write: current service principal state",
     "GET /servicePrincipals/{id}/appRoleAssignedTo": (
         "read before write: existing assignments (only missing ones are POSTed)"
     ),
     "PATCH /applications/{id}": (
-        "the claim PATCH (tags + notes = provenance, for adoption) is separate from the URLs "
-        "PATCH, which retries alone on an identifierUri conflict; mergeable in principle"
+        "an adopted app is claimed (name, tag, provenance) before its URLs are set; a fresh "
+        "one is claimed by the URL PATCH itself"
     ),
 }
 POLL_EXPLAIN = {
-    "GET /applications/{id}": "readiness: Graph serves the app",
-    "GET /servicePrincipals?$filter=appId": "readiness: the SP and its active signing key",
-    "GET /applications?$filter=tags": "duplicate sweep, repeated at every poll",
-    "GET /applications?$filter=displayName": "duplicate sweep, repeated at every poll",
+    "GET /applications/{id}": (
+        "final poll only: the app still exists (the metadata could come from a cache after a "
+        "delete)"
+    ),
+    "GET /applications?$filter=tags": "final poll only: duplicate sweep",
+    "GET /applications?$filter=displayName": "final poll only: duplicate sweep",
 }
+METADATA_LAG_FETCHES = 2
 UPDATE_EXPLAIN = {
     "GET /servicePrincipals?$filter=appId": (
         "the SP is found by appId instead of by id (same count: it replaces GET /sp/{id})"
@@ -169,12 +174,19 @@ def main() -> int:
         create = load_event("create", **values)
         principals = len(create["ResourceProperties"]["Assignments"])
 
+        emulator.metadata_lag(fetches=METADATA_LAG_FETCHES)
         response = handler.on_event(copy.deepcopy(create), None)
         create_on_event, tokens_ce, _ = phase(emulator)
-        polls = 1
-        while not handler.is_complete({**copy.deepcopy(create), **response}, None)["IsComplete"]:
-            polls += 1
-        create_polls, tokens_cp, metadata_c = phase(emulator)
+        per_poll: list[tuple[Counter[str], int, int]] = []
+        while True:
+            answer = handler.is_complete({**copy.deepcopy(create), **response}, None)
+            per_poll.append(phase(emulator))
+            if answer["IsComplete"]:
+                break
+        polls = len(per_poll)
+        create_polls = sum((graph for graph, _, _ in per_poll), Counter[str]())
+        tokens_cp = sum(tokens for _, tokens, _ in per_poll)
+        metadata_c = sum(fetches for _, _, fetches in per_poll)
         physical_id = response["PhysicalResourceId"]
 
         update = load_event("update", PhysicalResourceId=physical_id)
@@ -198,10 +210,17 @@ def main() -> int:
         f"{sum(minimum.values())}: ratio {sum(create_total.values()) / sum(minimum.values()):.2f};"
         f" token requests {tokens_ce + tokens_cp}, metadata fetches {metadata_c}"
     )
-    per_poll = sum(create_polls.values()) / polls
+    print("  per isComplete poll (Graph calls, token requests, metadata fetches):")
+    for number, (graph, tokens, fetches) in enumerate(per_poll, start=1):
+        kind = "final" if number == polls else "waiting"
+        print(
+            f"    poll {number} ({kind}): Graph {sum(graph.values())}, token {tokens}, "
+            f"metadata {fetches}"
+        )
+    waiting = [sum(graph.values()) + tokens for graph, tokens, _ in per_poll[:-1]]
     print(
-        f"  isComplete makes {per_poll:g} Graph calls per poll where 0 would do (onEvent's Data "
-        f"carries the ids and thumbprint): a metadata lag of N polls costs {per_poll:g}N calls"
+        f"  a waiting poll makes {max(waiting, default=0)} Graph/token calls (minimum 0: onEvent's "
+        "Data carries the ids and thumbprint); the final poll reads the app and sweeps"
     )
     print(
         "  The two SP PATCHes could be one: the thumbprint exists only after "

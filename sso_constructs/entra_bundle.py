@@ -6,12 +6,14 @@ which runs the handler's whole test suite with everything pruned here made unimp
 - msgraph-sdk's request builders off the handler's navigation chains. Builders are imported
   lazily, from navigation properties and `by_*_id` methods, so only the chains graph.py walks
   are kept, down to their leaves (`applications/item`, not `applications/item/owners`).
-- msgraph-sdk models that no import statement of the remaining code can reach. Which models
-  a response loads depends on what Graph sends (`Entity.get_field_deserializers` imports every
-  subclass, each of which imports its property types when one is deserialised; a Create loads
-  about 1,240), so no trace can tell which are unused. The import closure can: every module
-  reachable through a statement not under `if TYPE_CHECKING:`, computed from the installed
-  sources at build time, keeps about 3,570 of the 4,506; no model outside it can be imported.
+- msgraph-sdk models the handler cannot load. graph.py reads responses as JSON and sends
+  JSON bodies, so the only models it deserialises are the error models (`o_data_errors`,
+  through the request adapter's error mapping). The SDK's other function-local model imports
+  sit in methods the handler never calls: the request builders' `get`/`post`/`patch`/
+  `delete`, which deserialise into models, and the models' own (de)serialisers. What stays
+  is the import closure computed from the installed sources at build time: module-level
+  statements of every module (not under `if TYPE_CHECKING:`), plus the function-local ones of
+  the handler's own code and of the error models: 4 of the 4,506 model modules.
 - aiohttp and its dependencies: microsoft-kiota-authentication-azure requires it, but only
   azure-core's async transports import it; the handler's credential is the synchronous one
   (requests) and its Graph transport is httpx.
@@ -38,7 +40,9 @@ from sso_constructs.bundling import REPO, PythonBundle
 GRAPH = "msgraph/generated"
 MODELS = f"{GRAPH}/models"
 # Bump when the pruning below changes in a way its settings do not show.
-PRUNING_VERSION = "1"
+PRUNING_VERSION = "2"
+# The model packages the handler deserialises (errors, through the adapter's error mapping).
+DESERIALISED_MODELS = ("o_data_errors",)
 
 # The request-builder folders on graph.py's navigation chains, leaves last: every other
 # subfolder of a folder named here is removed (its files stay).
@@ -100,11 +104,17 @@ class PrunedBundle(PythonBundle):
 
     remove: tuple[str, ...] = ()
     prune_models: bool = False
+    deserialised_models: tuple[str, ...] = ()
 
     @cached_property
     def content_key(self) -> str:
         digest = hashlib.sha256(super().content_key.encode())
-        settings = (PRUNING_VERSION, *self.remove, f"prune_models={self.prune_models}")
+        settings = (
+            PRUNING_VERSION,
+            *self.remove,
+            f"prune_models={self.prune_models}",
+            *self.deserialised_models,
+        )
         digest.update("\0".join(settings).encode())
         return digest.hexdigest()
 
@@ -117,7 +127,9 @@ class PrunedBundle(PythonBundle):
             for path in matches:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         if self.prune_models:
-            for module in unreachable_modules(target, MODELS):
+            models = MODELS.replace("/", ".")
+            calls = (self.source.name, *(f"{models}.{m}" for m in self.deserialised_models))
+            for module in unreachable_modules(target, MODELS, calls_followed=calls):
                 module.unlink()
                 for bytecode in module.parent.glob(f"__pycache__/{module.stem}.*.pyc"):
                     bytecode.unlink()
@@ -126,13 +138,17 @@ class PrunedBundle(PythonBundle):
                     folder.rmdir()
 
 
-def unreachable_modules(root: Path, folder: str) -> list[Path]:
+def unreachable_modules(
+    root: Path, folder: str, *, calls_followed: tuple[str, ...] = ()
+) -> list[Path]:
     """Modules under `root/folder` that no runtime import statement in `root` can reach.
 
     Every module outside `folder` is a root: those that could name a module of `folder` (its
     package's, or any that mentions the package by name) are parsed, then the modules of
     `folder` they import, transitively. Only executable statements count: an import under
-    `if TYPE_CHECKING:` never runs. The generated code has no dynamic imports.
+    `if TYPE_CHECKING:` never runs, and one inside a function counts only in the modules
+    under `calls_followed` (module name prefixes: the code whose functions run). The
+    generated code has no dynamic imports.
     """
     package = folder.replace("/", ".")
     top = package.split(".")[0]
@@ -146,7 +162,8 @@ def unreachable_modules(root: Path, folder: str) -> list[Path]:
     reached: set[str] = set()
     while pending:
         name = pending.pop()
-        for imported in _runtime_imports(name, modules[name]):
+        in_functions = any(name == p or name.startswith(p + ".") for p in calls_followed)
+        for imported in _runtime_imports(name, modules[name], in_functions=in_functions):
             if imported in inside and imported not in reached:
                 reached.add(imported)
                 pending.append(imported)
@@ -158,8 +175,9 @@ def _module_name(root: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _runtime_imports(name: str, path: Path) -> Iterator[str]:
-    """Modules an import statement of the module could load, TYPE_CHECKING blocks aside."""
+def _runtime_imports(name: str, path: Path, *, in_functions: bool) -> Iterator[str]:
+    """Modules an import statement of the module could load, TYPE_CHECKING blocks aside, and
+    function bodies too unless `in_functions`."""
     is_package = path.name == "__init__.py"
     package = name if is_package else name.rpartition(".")[0]
     pending: list[ast.AST] = [ast.parse(path.read_bytes(), str(path))]
@@ -167,6 +185,11 @@ def _runtime_imports(name: str, path: Path) -> Iterator[str]:
         node = pending.pop()
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             pending.extend(node.orelse)
+            continue
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            and not in_functions
+        ):
             continue
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
@@ -195,4 +218,5 @@ ENTRA_HANDLER_BUNDLE = PrunedBundle(
     drop=(f"{GRAPH}/kiota-dom-export.txt",),
     remove=NEVER_IMPORTED,
     prune_models=True,
+    deserialised_models=DESERIALISED_MODELS,
 )

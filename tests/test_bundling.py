@@ -99,27 +99,24 @@ def test_entra_bundle_leaves_out_what_the_handler_never_imports() -> None:
     assert list(bundle.glob("opentelemetry_api-*.dist-info/entry_points.txt"))
 
 
-def test_entra_bundle_keeps_the_models_the_handler_names() -> None:
+def test_entra_bundle_keeps_only_the_error_models() -> None:
     models = ENTRA_HANDLER_BUNDLE.cached_build() / "msgraph" / "generated" / "models"
-    for name in (
-        "application",
-        "application_collection_response",
-        "service_principal",
-        "app_role_assignment",
-        "web_application",
-        "self_signed_certificate",
-        "o_data_errors/o_data_error",
-        "entity",
-    ):
-        assert (models / f"{name}.py").exists(), name
-        assert list(models.glob(f"{name}.*")), name
-    assert len(list(models.rglob("*.py"))) > 3000, "the entity closure is most of the models"
+    kept = sorted(p.relative_to(models).as_posix() for p in models.rglob("*.py"))
+    assert kept == [
+        "o_data_errors/error_details.py",
+        "o_data_errors/inner_error.py",
+        "o_data_errors/main_error.py",
+        "o_data_errors/o_data_error.py",
+    ]
+    for name in kept:
+        stem = name.removesuffix(".py")
+        assert list(models.glob(f"{Path(stem).parent}/__pycache__/{Path(stem).name}.*.pyc"))
 
 
-def test_unreachable_modules_follow_executable_imports_only(tmp_path: Path) -> None:
-    models = tmp_path / "sdk" / "models"
+def _sdk_like_tree(root: Path) -> None:
+    models = root / "sdk" / "models"
     models.mkdir(parents=True)
-    (tmp_path / "app.py").write_text("from sdk.models.a import A\n")
+    (root / "app.py").write_text("from sdk.models.a import A\n")
     (models / "a.py").write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from .b import B\n"
@@ -128,7 +125,17 @@ def test_unreachable_modules_follow_executable_imports_only(tmp_path: Path) -> N
     )
     for name, body in {"b": "from .d import D\n", "c": "", "d": "", "e": ""}.items():
         (models / f"{name}.py").write_text(body)
+
+
+def test_unreachable_modules_follow_module_level_executable_imports(tmp_path: Path) -> None:
+    _sdk_like_tree(tmp_path)
     unreachable = unreachable_modules(tmp_path, "sdk/models")
+    assert [p.name for p in unreachable] == ["b.py", "d.py", "e.py"]
+
+
+def test_unreachable_modules_follow_function_imports_of_the_code_named(tmp_path: Path) -> None:
+    _sdk_like_tree(tmp_path)
+    unreachable = unreachable_modules(tmp_path, "sdk/models", calls_followed=("sdk.models.a",))
     assert [p.name for p in unreachable] == ["b.py", "d.py"]
 
 

@@ -6,10 +6,12 @@ and the Delete/RetainOnDelete paths never pay its multi-second import.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import urlparse
 from uuid import UUID
 
@@ -34,8 +36,10 @@ if TYPE_CHECKING:
         ClientAssertionCredential,
         ClientSecretCredential,
     )
-    from msgraph.generated.models.application import Application
-    from msgraph.generated.models.service_principal import ServicePrincipal
+    from kiota_abstractions.base_request_builder import BaseRequestBuilder
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_abstractions.request_information import RequestInformation
+    from kiota_abstractions.serialization import ParsableFactory
     from msgraph.graph_service_client import GraphServiceClient
 
 T = TypeVar("T")
@@ -50,6 +54,12 @@ SERVICE_PRINCIPAL_FIELDS = [
     "samlSingleSignOnSettings",
 ]  # fmt: skip
 PAGE_SIZE = 999
+
+
+class _Paged(Protocol):
+    """A collection's request builder: `with_url` gives the builder of a next page."""
+
+    def with_url(self, raw_url: str) -> Any: ...
 
 
 @asynccontextmanager
@@ -119,31 +129,39 @@ def _credential(
 
 
 class MsGraph:
-    """GraphPort over a GraphServiceClient; every failure surfaces as GraphError."""
+    """GraphPort over a GraphServiceClient; every failure surfaces as GraphError.
+
+    The request builders, the request adapter and its middleware are the SDK's; responses
+    are read as JSON into the service's own small dataclasses. Deserialising into the SDK's
+    models would cost more than the rest of a Create: the first entity read imports about
+    1,200 model modules (`Entity.get_field_deserializers`). Request bodies are sent as JSON
+    for the same reason, and because an explicit null needs no workaround that way.
+    """
 
     def __init__(
         self, client: GraphServiceClient, login_authority: str, credentials: Credentials
     ) -> None:
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError  # noqa: PLC0415
+
         self._client = client
+        self._errors: dict[str, type[ParsableFactory[Any]]] = {"XXX": ODataError}
         self._secrets = credentials.secret_values
         self._token_call = f"POST {login_authority}/{credentials.tenant_id}/oauth2/v2.0/token"
 
     # -- applications ----------------------------------------------------------------------
 
     async def instantiate(self, template_id: str, display_name: str) -> NewApplication:
-        from msgraph.generated.application_templates.item.instantiate.instantiate_post_request_body import (  # noqa: E501, PLC0415
-            InstantiatePostRequestBody,
-        )
-
         builder = self._client.application_templates.by_application_template_id(template_id)
-        body = InstantiatePostRequestBody(display_name=display_name)
         call = "POST /applicationTemplates/{id}/instantiate"
-        made = await self._send(call, builder.instantiate.post(body))
-        app = made.application if made else None
-        sp = made.service_principal if made else None
-        if app is None or sp is None or not (app.id and app.app_id and sp.id):
+        request = _json_request("POST", builder.instantiate, {"displayName": display_name})
+        made = await self._json(call, request) or {}
+        app = made.get("application") or {}
+        sp = made.get("servicePrincipal") or {}
+        if not (app.get("id") and app.get("appId") and sp.get("id")):
             raise GraphError(502, "IncompleteResponse", "instantiate returned no ids", call=call)
-        return NewApplication(app.id, app.app_id, sp.id)
+        return NewApplication(
+            app["id"], app["appId"], sp["id"], _application(app), _service_principal(sp)
+        )
 
     async def list_applications(
         self,
@@ -152,9 +170,6 @@ class MsGraph:
         display_name: str | None = None,
         identifier_uri: str | None = None,
     ) -> list[ApplicationState]:
-        from kiota_abstractions.base_request_configuration import (  # noqa: PLC0415
-            RequestConfiguration,
-        )
         from msgraph.generated.applications.applications_request_builder import (  # noqa: PLC0415
             ApplicationsRequestBuilder,
         )
@@ -165,19 +180,11 @@ class MsGraph:
             top=PAGE_SIZE,
         )
         builder = self._client.applications
-        call = "GET /applications?$filter=..."
-        page = await self._send(call, builder.get(RequestConfiguration(query_parameters=query)))
-        found: list[ApplicationState] = []
-        while page is not None:
-            found.extend(_application(app) for app in page.value or [])
-            next_link = page.odata_next_link
-            page = await self._send(call, builder.with_url(next_link).get()) if next_link else None
-        return found
+        request = builder.to_get_request_information(_configured(query))
+        pages = self._pages("GET /applications?$filter=...", request, builder)
+        return [_application(app) async for app in pages]
 
     async def get_application(self, object_id: str) -> ApplicationState:
-        from kiota_abstractions.base_request_configuration import (  # noqa: PLC0415
-            RequestConfiguration,
-        )
         from msgraph.generated.applications.item.application_item_request_builder import (  # noqa: PLC0415
             ApplicationItemRequestBuilder,
         )
@@ -187,24 +194,22 @@ class MsGraph:
         )
         builder = self._client.applications.by_application_id(object_id)
         call = "GET /applications/{id}"
-        app = await self._send(call, builder.get(RequestConfiguration(query_parameters=query)))
-        if app is None:
+        app = await self._json(call, builder.to_get_request_information(_configured(query)))
+        if not app:
             raise GraphError(404, "Request_ResourceNotFound", "empty response", call=call)
         return _application(app)
 
     async def update_application(self, object_id: str, patch: ApplicationPatch) -> None:
         builder = self._client.applications.by_application_id(object_id)
-        await self._send("PATCH /applications/{id}", builder.patch(_application_body(patch)))
+        request = _json_request("PATCH", builder, _application_body(patch))
+        await self._json("PATCH /applications/{id}", request)
 
     async def delete_application(self, object_id: str) -> None:
         builder = self._client.applications.by_application_id(object_id)
-        await self._send("DELETE /applications/{id}", builder.delete())
+        await self._json("DELETE /applications/{id}", builder.to_delete_request_information())
 
     async def list_deleted_applications(self, identifier_uri: str) -> list[ApplicationState]:
         # Filtered here: Graph's support for $filter on deleted items varies by property.
-        from kiota_abstractions.base_request_configuration import (  # noqa: PLC0415
-            RequestConfiguration,
-        )
         from msgraph.generated.directory.deleted_items.graph_application.graph_application_request_builder import (  # noqa: E501, PLC0415
             GraphApplicationRequestBuilder,
         )
@@ -213,27 +218,20 @@ class MsGraph:
             select=["id", "appId", "displayName", "tags", "identifierUris"], top=PAGE_SIZE
         )
         builder = self._client.directory.deleted_items.graph_application
+        request = builder.to_get_request_information(_configured(query))
         call = "GET /directory/deletedItems/microsoft.graph.application"
-        page = await self._send(call, builder.get(RequestConfiguration(query_parameters=query)))
         wanted = identifier_uri.casefold()
-        found: list[ApplicationState] = []
-        while page is not None:
-            apps = [_application(app) for app in page.value or []]
-            found.extend(a for a in apps if wanted in {u.casefold() for u in a.identifier_uris})
-            next_link = page.odata_next_link
-            page = await self._send(call, builder.with_url(next_link).get()) if next_link else None
-        return found
+        apps = [_application(app) async for app in self._pages(call, request, builder)]
+        return [a for a in apps if wanted in {u.casefold() for u in a.identifier_uris}]
 
     async def purge_deleted_application(self, object_id: str) -> None:
         builder = self._client.directory.deleted_items.by_directory_object_id(object_id)
-        await self._send("DELETE /directory/deletedItems/{id}", builder.delete())
+        request = builder.to_delete_request_information()
+        await self._json("DELETE /directory/deletedItems/{id}", request)
 
     # -- service principals ----------------------------------------------------------------
 
     async def get_service_principal(self, object_id: str) -> ServicePrincipalState:
-        from kiota_abstractions.base_request_configuration import (  # noqa: PLC0415
-            RequestConfiguration,
-        )
         from msgraph.generated.service_principals.item.service_principal_item_request_builder import (  # noqa: E501, PLC0415
             ServicePrincipalItemRequestBuilder,
         )
@@ -245,15 +243,12 @@ class MsGraph:
         )
         builder = self._client.service_principals.by_service_principal_id(object_id)
         call = "GET /servicePrincipals/{id}"
-        sp = await self._send(call, builder.get(RequestConfiguration(query_parameters=query)))
-        if sp is None:
+        sp = await self._json(call, builder.to_get_request_information(_configured(query)))
+        if not sp:
             raise GraphError(404, "Request_ResourceNotFound", "empty response", call=call)
         return _service_principal(sp)
 
     async def find_service_principal(self, app_id: str) -> ServicePrincipalState | None:
-        from kiota_abstractions.base_request_configuration import (  # noqa: PLC0415
-            RequestConfiguration,
-        )
         from msgraph.generated.service_principals.service_principals_request_builder import (  # noqa: PLC0415
             ServicePrincipalsRequestBuilder,
         )
@@ -263,31 +258,27 @@ class MsGraph:
         )
         builder = self._client.service_principals
         call = "GET /servicePrincipals?$filter=appId eq ..."
-        page = await self._send(call, builder.get(RequestConfiguration(query_parameters=query)))
-        found = page.value if page and page.value else []
+        page = await self._json(call, builder.to_get_request_information(_configured(query)))
+        found = (page or {}).get("value") or []
         return _service_principal(found[0]) if found else None
 
     async def update_service_principal(self, object_id: str, patch: ServicePrincipalPatch) -> None:
         builder = self._client.service_principals.by_service_principal_id(object_id)
-        body = _service_principal_body(patch)
-        await self._send("PATCH /servicePrincipals/{id}", builder.patch(body))
+        request = _json_request("PATCH", builder, _service_principal_body(patch))
+        await self._json("PATCH /servicePrincipals/{id}", request)
 
     async def add_token_signing_certificate(
         self, service_principal_id: str, display_name: str, end: datetime
     ) -> SigningKey:
-        from msgraph.generated.service_principals.item.add_token_signing_certificate.add_token_signing_certificate_post_request_body import (  # noqa: E501, PLC0415
-            AddTokenSigningCertificatePostRequestBody,
-        )
-
         builder = self._client.service_principals.by_service_principal_id(service_principal_id)
-        body = AddTokenSigningCertificatePostRequestBody(
-            display_name=display_name, end_date_time=end
-        )
+        body = {"displayName": display_name, "endDateTime": end.isoformat()}
+        request = _json_request("POST", builder.add_token_signing_certificate, body)
         call = "POST /servicePrincipals/{id}/addTokenSigningCertificate"
-        made = await self._send(call, builder.add_token_signing_certificate.post(body))
-        if made is None or not made.thumbprint or made.end_date_time is None:
+        made = await self._json(call, request) or {}
+        thumbprint, ends = made.get("thumbprint"), _datetime(made.get("endDateTime"))
+        if not isinstance(thumbprint, str) or not thumbprint or ends is None:
             raise GraphError(502, "IncompleteResponse", "no thumbprint returned", call=call)
-        return SigningKey(made.thumbprint.upper(), made.end_date_time)
+        return SigningKey(thumbprint.upper(), ends)
 
     # -- assignments -----------------------------------------------------------------------
 
@@ -296,40 +287,56 @@ class MsGraph:
             service_principal_id
         ).app_role_assigned_to
         call = "GET /servicePrincipals/{id}/appRoleAssignedTo"
-        page = await self._send(call, builder.get())
-        found: list[AssignmentState] = []
-        while page is not None:
-            found.extend(
-                AssignmentState(str(a.id), str(a.principal_id).lower(), str(a.app_role_id))
-                for a in page.value or []
-                if a.id and a.principal_id
-            )
-            next_link = page.odata_next_link
-            page = await self._send(call, builder.with_url(next_link).get()) if next_link else None
-        return found
+        pages = self._pages(call, builder.to_get_request_information(), builder)
+        return [
+            AssignmentState(str(a["id"]), str(a["principalId"]).lower(), str(a.get("appRoleId")))
+            async for a in pages
+            if a.get("id") and a.get("principalId")
+        ]
 
     async def assign(self, service_principal_id: str, principal_id: str, app_role_id: str) -> None:
-        from msgraph.generated.models.app_role_assignment import (  # noqa: PLC0415
-            AppRoleAssignment,
-        )
-
         builder = self._client.service_principals.by_service_principal_id(
             service_principal_id
         ).app_role_assigned_to
-        body = AppRoleAssignment(
-            principal_id=UUID(principal_id),
-            resource_id=UUID(service_principal_id),
-            app_role_id=UUID(app_role_id),
-        )
-        await self._send("POST /servicePrincipals/{id}/appRoleAssignedTo", builder.post(body))
+        body = {
+            "principalId": str(UUID(principal_id)),
+            "resourceId": str(UUID(service_principal_id)),
+            "appRoleId": str(UUID(app_role_id)),
+        }
+        request = _json_request("POST", builder, body)
+        await self._json("POST /servicePrincipals/{id}/appRoleAssignedTo", request)
 
     async def unassign(self, service_principal_id: str, assignment_id: str) -> None:
         builder = self._client.service_principals.by_service_principal_id(
             service_principal_id
         ).app_role_assigned_to.by_app_role_assignment_id(assignment_id)
-        await self._send("DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}", builder.delete())
+        call = "DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}"
+        await self._json(call, builder.to_delete_request_information())
 
-    # -- errors ----------------------------------------------------------------------------
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _json(self, call: str, request: RequestInformation) -> Any:
+        """The response's JSON (None for an empty body), errors mapped as the SDK maps them."""
+        # Typed with an unbound TypeVar upstream; "bytes" makes it the raw body.
+        send = cast(
+            "Callable[..., Awaitable[bytes | None]]",
+            self._client.request_adapter.send_primitive_async,
+        )
+        raw = await self._send(call, send(request, "bytes", self._errors))
+        return json.loads(raw) if raw else None
+
+    async def _pages(
+        self, call: str, request: RequestInformation, builder: _Paged
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The items of a collection, following @odata.nextLink."""
+        page: Any = await self._json(call, request)
+        while page:
+            for item in page.get("value") or []:
+                yield item
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                return
+            page = await self._json(call, builder.with_url(next_link).to_get_request_information())
 
     async def _send(self, call: str, request: Awaitable[T]) -> T:
         from azure.core.exceptions import (  # noqa: PLC0415
@@ -394,109 +401,113 @@ def _application_filter(
     return clauses[0]
 
 
-def _application(app: Application) -> ApplicationState:
-    web = app.web
+def _configured(query: Any) -> RequestConfiguration[Any]:
+    from kiota_abstractions.base_request_configuration import (  # noqa: PLC0415
+        RequestConfiguration,
+    )
+
+    return RequestConfiguration(query_parameters=query)
+
+
+def _json_request(
+    method: str, builder: BaseRequestBuilder, body: dict[str, Any]
+) -> RequestInformation:
+    """A request with a JSON body to the builder's URL, as its own `to_*_request_information`
+    would make it, minus the SDK model the body would have to be built from."""
+    from kiota_abstractions.method import Method  # noqa: PLC0415
+    from kiota_abstractions.request_information import RequestInformation  # noqa: PLC0415
+
+    request = RequestInformation(Method(method), builder.url_template, builder.path_parameters)
+    request.headers.try_add("Accept", "application/json")
+    request.set_stream_content(json.dumps(body).encode(), "application/json")
+    return request
+
+
+def _datetime(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _application(app: dict[str, Any]) -> ApplicationState:
+    web = app.get("web") or {}
     return ApplicationState(
-        object_id=app.id or "",
-        app_id=app.app_id or "",
-        display_name=app.display_name or "",
-        tags=tuple(app.tags or ()),
-        notes=app.notes,
-        identifier_uris=tuple(app.identifier_uris or ()),
-        redirect_uris=tuple(web.redirect_uris or ()) if web else (),
-        logout_url=web.logout_url if web else None,
-        created=app.created_date_time,
-        group_membership_claims=app.group_membership_claims,
+        object_id=app.get("id") or "",
+        app_id=app.get("appId") or "",
+        display_name=app.get("displayName") or "",
+        tags=tuple(app.get("tags") or ()),
+        notes=app.get("notes"),
+        identifier_uris=tuple(app.get("identifierUris") or ()),
+        redirect_uris=tuple(web.get("redirectUris") or ()),
+        logout_url=web.get("logoutUrl"),
+        created=_datetime(app.get("createdDateTime")),
+        group_membership_claims=app.get("groupMembershipClaims"),
     )
 
 
-def _service_principal(sp: ServicePrincipal) -> ServicePrincipalState:
+def _service_principal(sp: dict[str, Any]) -> ServicePrincipalState:
     keys: dict[str, SigningKey] = {}
-    for credential in sp.key_credentials or []:
-        if credential.custom_key_identifier and credential.end_date_time:
-            thumbprint = credential.custom_key_identifier.hex().upper()
-            keys[thumbprint] = SigningKey(thumbprint, credential.end_date_time)
+    for credential in sp.get("keyCredentials") or []:
+        identifier, end = (
+            credential.get("customKeyIdentifier"),
+            _datetime(credential.get("endDateTime")),
+        )
+        if identifier and end:
+            thumbprint = base64.b64decode(identifier).hex().upper()
+            keys[thumbprint] = SigningKey(thumbprint, end)
     roles = tuple(
         AppRole(
-            role_id=str(role.id),
-            display_name=role.display_name or "",
-            member_types=tuple(role.allowed_member_types or ()),
-            enabled=bool(role.is_enabled),
+            role_id=str(role["id"]),
+            display_name=role.get("displayName") or "",
+            member_types=tuple(role.get("allowedMemberTypes") or ()),
+            enabled=bool(role.get("isEnabled")),
         )
-        for role in sp.app_roles or []
-        if role.id
+        for role in sp.get("appRoles") or []
+        if role.get("id")
     )
+    saml = sp.get("samlSingleSignOnSettings") or {}
     return ServicePrincipalState(
-        object_id=sp.id or "",
-        app_id=sp.app_id or "",
-        display_name=sp.display_name or "",
-        sso_mode=sp.preferred_single_sign_on_mode,
-        assignment_required=bool(sp.app_role_assignment_required),
-        notes=sp.notes,
-        preferred_thumbprint=sp.preferred_token_signing_key_thumbprint,
+        object_id=sp.get("id") or "",
+        app_id=sp.get("appId") or "",
+        display_name=sp.get("displayName") or "",
+        sso_mode=sp.get("preferredSingleSignOnMode"),
+        assignment_required=bool(sp.get("appRoleAssignmentRequired")),
+        notes=sp.get("notes"),
+        preferred_thumbprint=sp.get("preferredTokenSigningKeyThumbprint"),
         signing_keys=tuple(keys.values()),
         app_roles=roles,
-        relay_state=sp.saml_single_sign_on_settings.relay_state
-        if sp.saml_single_sign_on_settings
-        else None,
+        relay_state=saml.get("relayState"),
     )
 
 
-def _application_body(patch: ApplicationPatch) -> Application:
-    from msgraph.generated.models.application import Application  # noqa: PLC0415
-    from msgraph.generated.models.web_application import WebApplication  # noqa: PLC0415
-
-    body = Application()
+def _application_body(patch: ApplicationPatch) -> dict[str, Any]:
+    body: dict[str, Any] = {}
     if "display_name" in patch:
-        body.display_name = patch["display_name"]
+        body["displayName"] = patch["display_name"]
     if "tags" in patch:
-        body.tags = list(patch["tags"])
+        body["tags"] = list(patch["tags"])
     if "notes" in patch:
-        _set_nullable(body, "notes", patch["notes"])
+        body["notes"] = patch["notes"]
     if "identifier_uris" in patch:
-        body.identifier_uris = list(patch["identifier_uris"])
+        body["identifierUris"] = list(patch["identifier_uris"])
     if "web" in patch:
-        web = WebApplication(redirect_uris=list(patch["web"]["redirect_uris"]))
-        _set_nullable(web, "logoutUrl", patch["web"]["logout_url"])
-        body.web = web
+        web = patch["web"]
+        body["web"] = {"redirectUris": list(web["redirect_uris"]), "logoutUrl": web["logout_url"]}
     if "group_membership_claims" in patch:
-        body.group_membership_claims = patch["group_membership_claims"]
+        body["groupMembershipClaims"] = patch["group_membership_claims"]
     return body
 
 
-def _service_principal_body(patch: ServicePrincipalPatch) -> ServicePrincipal:
-    from msgraph.generated.models.service_principal import ServicePrincipal  # noqa: PLC0415
-
-    body = ServicePrincipal()
+def _service_principal_body(patch: ServicePrincipalPatch) -> dict[str, Any]:
+    body: dict[str, Any] = {}
     if "display_name" in patch:
-        body.display_name = patch["display_name"]
+        body["displayName"] = patch["display_name"]
     if "preferred_single_sign_on_mode" in patch:
-        body.preferred_single_sign_on_mode = patch["preferred_single_sign_on_mode"]
+        body["preferredSingleSignOnMode"] = patch["preferred_single_sign_on_mode"]
     if "app_role_assignment_required" in patch:
-        body.app_role_assignment_required = patch["app_role_assignment_required"]
+        body["appRoleAssignmentRequired"] = patch["app_role_assignment_required"]
     if "notes" in patch:
-        _set_nullable(body, "notes", patch["notes"])
+        body["notes"] = patch["notes"]
     if "preferred_token_signing_key_thumbprint" in patch:
-        thumbprint = patch["preferred_token_signing_key_thumbprint"]
-        body.preferred_token_signing_key_thumbprint = thumbprint
+        body["preferredTokenSigningKeyThumbprint"] = patch["preferred_token_signing_key_thumbprint"]
     if "relay_state" in patch:
-        from msgraph.generated.models.saml_single_sign_on_settings import (  # noqa: PLC0415
-            SamlSingleSignOnSettings,
-        )
-
-        settings = SamlSingleSignOnSettings()
-        _set_nullable(settings, "relayState", patch["relay_state"])
-        body.saml_single_sign_on_settings = settings
+        body["samlSingleSignOnSettings"] = {"relayState": patch["relay_state"]}
     return body
-
-
-def _set_nullable(model: Any, json_name: str, value: str | None) -> None:
-    """Kiota skips None fields; an explicit JSON null has to travel as additional data."""
-    if value is None:
-        model.additional_data[json_name] = None
-    else:
-        setattr(model, _snake(json_name), value)
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

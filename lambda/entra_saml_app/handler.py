@@ -49,8 +49,8 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from entra_saml_app.credentials import (
@@ -62,7 +62,7 @@ from entra_saml_app.credentials import (
 )
 from entra_saml_app.errors import ProvisioningError, StepFailed, redact
 from entra_saml_app.logs import log, logger
-from entra_saml_app.metadata import HttpsMetadataSource
+from entra_saml_app.metadata import HttpsMetadataSource, metadata_url
 from entra_saml_app.model import (
     RELAY_STATE_RESOURCE_TYPE,
     AppProperties,
@@ -79,11 +79,13 @@ from entra_saml_app.service import (
     Provisioned,
     RelayStateService,
     SamlAppService,
+    metadata_serves,
 )
 from entra_saml_app.settings import Settings
 
 Response = dict[str, Any]
 SAFETY_MARGIN_SECONDS = 30.0
+EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,9 @@ def handle_is_complete(event: Mapping[str, Any], context: Any, runtime: Runtime)
         return {"IsComplete": True}
     if not is_guid(request.physical_id):
         raise ProvisioningError(f"isComplete got no application id ({request.physical_id!r}).")
-    provisioned = asyncio.run(_readiness(request, _deadline(runtime.settings, context), runtime))
+    answered = _answered(event.get("Data"), str(request.physical_id))
+    deadline = _deadline(runtime.settings, context)
+    provisioned = asyncio.run(_readiness(request, answered, deadline, runtime))
     if provisioned is None:
         return {"IsComplete": False}
     return {"IsComplete": True, "Data": _data(provisioned)}
@@ -165,13 +169,50 @@ async def _on_event(request: Request, deadline: float, runtime: Runtime) -> Resp
     return {"PhysicalResourceId": provisioned.application_object_id, "Data": _data(provisioned)}
 
 
-async def _readiness(request: Request, deadline: float, runtime: Runtime) -> Provisioned | None:
+async def _readiness(
+    request: Request, answered: Provisioned | None, deadline: float, runtime: Runtime
+) -> Provisioned | None:
+    """None until the app is ready. With onEvent's Data at hand, a poll that finds the
+    metadata not ready yet is that one fetch: no secret read, no token, no Graph call."""
     props = request.properties
+    if answered is not None:
+        url = metadata_url(runtime.settings.login_authority, props.tenant_id, answered.app_id)
+        answered = replace(answered, metadata_url=url)
+        with _reasons(props.tenant_id, None):
+            source = runtime.metadata(runtime.settings)
+            if not await metadata_serves(source, url, answered.signing_thumbprint):
+                return None
     credentials = _credentials(props, runtime)
     with _reasons(props.tenant_id, credentials):
         async with runtime.open_graph(runtime.settings, credentials) as graph:
             service = _service(graph, runtime, deadline)
-            return await service.readiness(request.owner, str(request.physical_id), props)
+            if answered is None:
+                return await service.readiness(request.owner, str(request.physical_id), props)
+            return await service.confirm(request.owner, answered)
+
+
+def _answered(data: object, physical_id: str) -> Provisioned | None:
+    """onEvent's Data, which the Provider hands to every isComplete poll; None when a field
+    is missing or malformed (an event from an earlier version, read back from Graph)."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        answered = Provisioned(
+            application_object_id=str(data["ApplicationObjectId"]),
+            app_id=str(data["AppId"]),
+            service_principal_id=str(data["ServicePrincipalId"]),
+            metadata_url=str(data["MetadataUrl"]),
+            signing_thumbprint=str(data["SigningCertificateThumbprint"]),
+            signing_expiry=datetime.strptime(
+                str(data["SigningCertificateExpiry"]), EXPIRY_FORMAT
+            ).replace(tzinfo=UTC),
+        )
+    except (KeyError, ValueError):
+        return None
+    ids = (answered.app_id, answered.service_principal_id)
+    if answered.application_object_id != physical_id or not all(map(is_guid, ids)):
+        return None
+    return answered
 
 
 def _relay_state_event(event: Mapping[str, Any], context: Any, runtime: Runtime) -> Response:
@@ -261,18 +302,19 @@ def _credentials(props: AppProperties | RelayStateProperties, runtime: Runtime) 
 
 
 @contextmanager
-def _reasons(tenant_id: str, credentials: Credentials) -> Iterator[None]:
+def _reasons(tenant_id: str, credentials: Credentials | None) -> Iterator[None]:
     """Turn any failure into a reason fit for CloudFormation: short, and free of secrets."""
     try:
         yield
     except StepFailed as failure:
-        advice = credentials.sign_in_advice(failure.error.message)
-        reason = failure.explain(tenant_id, credentials.client_id, advice)
-        raise ProvisioningError(reason) from failure
+        client_id = credentials.client_id if credentials else ""
+        advice = credentials.sign_in_advice(failure.error.message) if credentials else None
+        raise ProvisioningError(failure.explain(tenant_id, client_id, advice)) from failure
     except ProvisioningError:
         raise
     except Exception as exc:
-        detail = redact(f"{type(exc).__name__}: {exc}", *credentials.secret_values)[:300]
+        secrets = credentials.secret_values if credentials else ()
+        detail = redact(f"{type(exc).__name__}: {exc}", *secrets)[:300]
         raise ProvisioningError(f"Unexpected failure ({detail}); see the Lambda log.") from exc
 
 
@@ -296,7 +338,7 @@ def _data(provisioned: Provisioned) -> dict[str, str]:
         "MetadataUrl": provisioned.metadata_url,
         "SigningCertificateThumbprint": provisioned.signing_thumbprint,
         "SigningCertificateExpiry": provisioned.signing_expiry.astimezone(UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
+            EXPIRY_FORMAT
         ),
     }
 

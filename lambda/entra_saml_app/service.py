@@ -17,11 +17,12 @@ the two marks. Create first lists the applications holding the tag or the pendin
   failure lists again before re-sending, so a committed-but-failed instantiate is adopted.
 
 Graph's lists lag behind writes, so a committed instantiate can still be missed and a twin
-made: Create and every IsComplete poll end with a sweep that deletes any app with our marks
-other than the one kept. An unmarked app with the user's display name is never touched:
-nothing distinguishes it from one a person made. A Create that fails with an error (rather
-than a crash) deletes what it made, because the Provider framework never sends the Delete
-for a failed Create; a crash leaves the app marked, and the next Create adopts it.
+made: the IsComplete poll that finds the app ready (the Provider always polls after a
+successful Create) ends with a sweep that deletes any app with our marks other than the
+one kept. An unmarked app with the user's display name is never touched: nothing
+distinguishes it from one a person made. A Create that fails with an error (rather than a
+crash) deletes what it made, because the Provider framework never sends the Delete for a
+failed Create; a crash leaves the app marked, and the next Create adopts it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ INSTANTIATE = Step("find or instantiate the SAML application")
 READ_APP = Step("read the application")
 READ_SP = Step("read the service principal")
 CLAIM = Step("name and tag the application")
+CLAIM_AND_URLS = Step("name and tag the application and set its identifier and reply URLs")
 CONFIGURE_SP = Step("enable SAML single sign-on on the service principal")
 CONFIGURE_URLS = Step("set the identifier and reply URLs")
 CONFIGURE_GROUP_CLAIMS = Step("set the groups claim (groupMembershipClaims)")
@@ -127,6 +129,9 @@ class NewApplication:
     object_id: str
     app_id: str
     service_principal_id: str
+    # The objects as instantiate answered them, when it did: no read-back is needed then.
+    application: ApplicationState | None = None
+    service_principal: ServicePrincipalState | None = None
 
 
 class WebPatch(TypedDict):
@@ -212,12 +217,18 @@ class Provisioned:
 
 @dataclass
 class _Target:
-    """The application being worked on, and until when Graph may not know it yet."""
+    """The application being worked on, and until when Graph may not know it yet.
+
+    `made` is set when this invocation instantiated it: its `application` and
+    `service_principal` are the state instantiate answered, and the service principal has
+    no assignments yet.
+    """
 
     object_id: str
     app_id: str
     service_principal_id: str | None
     fresh_until: float | None
+    made: NewApplication | None = None
 
 
 def _utcnow() -> datetime:
@@ -238,14 +249,14 @@ class SamlAppService:
     # -- CloudFormation operations -------------------------------------------------------
 
     async def create(self, owner: Owner, props: AppProperties) -> Provisioned:
+        # No duplicate sweep here: isComplete sweeps once Graph and the metadata serve the
+        # app, later than any sweep here could, so lagging lists are likelier caught up.
         target = await self._adopt_or_instantiate(owner)
         try:
-            provisioned = await self._converge(target, owner, props, dropped=frozenset())
+            return await self._converge(target, owner, props, dropped=frozenset())
         except Exception:
             await self._discard(target.object_id, reason="create failed")
             raise
-        await self._sweep(owner, keep=target.object_id)
-        return provisioned
 
     async def update(
         self,
@@ -280,10 +291,30 @@ class SamlAppService:
             return
         log("delete", object_id=object_id, result="deleted")
 
+    async def confirm(self, owner: Owner, answered: Provisioned) -> Provisioned | None:
+        """isComplete's last step, once the metadata serves `answered`'s certificate.
+
+        The metadata alone could still come from a cache after someone deleted the app, so
+        Graph must serve the application too; then the duplicate sweep runs. Anything Graph
+        answers other than 401/403 means "not yet".
+        """
+        try:
+            app = await self.graph.get_application(answered.application_object_id)
+        except GraphError as error:
+            if error.status in (401, 403):
+                raise StepFailed(READ_APP, error) from error
+            return _not_ready(f"Graph {error.status} {error.code}")
+        await self._sweep(owner, keep=app.object_id)
+        return answered
+
     async def readiness(
         self, owner: Owner, physical_id: str, props: AppProperties
     ) -> Provisioned | None:
-        """The description once Graph and the metadata URL both serve the app, else None."""
+        """The description once Graph and the metadata URL both serve the app, else None.
+
+        For an isComplete event without onEvent's full Data (one from an earlier version):
+        everything is read back from Graph.
+        """
         try:
             app = await self.graph.get_application(physical_id)
             sp = await self.graph.find_service_principal(app.app_id)
@@ -296,12 +327,8 @@ class SamlAppService:
             return _not_ready("service principal or its active signing key not visible yet")
         await self._sweep(owner, keep=app.object_id)
         url = metadata_url(self.login_authority, props.tenant_id, app.app_id)
-        try:
-            served = await self.metadata.signing_thumbprints(url)
-        except MetadataNotReady as reason:
-            return _not_ready(f"metadata: {reason}")
-        if key.thumbprint not in served:
-            return _not_ready("metadata does not serve the active signing certificate yet")
+        if not await metadata_serves(self.metadata, url, key.thumbprint):
+            return None
         return self._describe(app, sp, key, props)
 
     # -- finding or making the application -----------------------------------------------
@@ -318,7 +345,9 @@ class SamlAppService:
             made = await self.graph.instantiate(self.template_id, owner.pending_name)
             log("instantiate", object_id=made.object_id, app_id=made.app_id)
             fresh_until = self.clock() + self.replication_seconds
-            return _Target(made.object_id, made.app_id, made.service_principal_id, fresh_until)
+            return _Target(
+                made.object_id, made.app_id, made.service_principal_id, fresh_until, made
+            )
 
         return await self.retrier.run(INSTANTIATE, attempt)
 
@@ -370,12 +399,18 @@ class SamlAppService:
         dropped: frozenset[str],
         app: ApplicationState | None = None,
     ) -> Provisioned:
+        if app is None and target.made is not None:
+            app = target.made.application
         if app is None:
             app = await self._step(READ_APP, target, self.graph.get_application, target.object_id)
-        await self._claim(target, app, owner, props)
+        # A freshly instantiated app is claimed by the URL PATCH itself (Microsoft's one
+        # application PATCH): until then its pending name marks it for adoption.
+        claim = _claim_patch(app, owner, props) if target.made is not None else None
+        if claim is None:
+            await self._claim(target, app, owner, props)
         sp = await self._read_service_principal(target)
         await self._configure_service_principal(target, sp, props)
-        await self._configure_urls(target, app, owner, props)
+        await self._configure_urls(target, app, owner, props, claim or {})
         await self._configure_group_claims(target, app, props)
         key = await self._ensure_signing_key(target, sp, props)
         await self._sync_assignments(target, sp, props, dropped)
@@ -384,17 +419,13 @@ class SamlAppService:
     async def _claim(
         self, target: _Target, app: ApplicationState, owner: Owner, props: AppProperties
     ) -> None:
-        patch: ApplicationPatch = {}
-        if app.display_name != props.display_name:
-            patch["display_name"] = props.display_name
-        if owner.tag not in app.tags:
-            patch["tags"] = [*app.tags, owner.tag]
-        if app.notes != owner.provenance:
-            patch["notes"] = owner.provenance
+        patch = _claim_patch(app, owner, props)
         if patch:
             await self._step(CLAIM, target, self.graph.update_application, app.object_id, patch)
 
     async def _read_service_principal(self, target: _Target) -> ServicePrincipalState:
+        if target.made is not None and target.made.service_principal is not None:
+            return target.made.service_principal
         sp_id = target.service_principal_id
         if sp_id is not None:
             return await self._step(READ_SP, target, self.graph.get_service_principal, sp_id)
@@ -431,9 +462,14 @@ class SamlAppService:
             await self._step(CONFIGURE_SP, target, update, sp.object_id, patch)
 
     async def _configure_urls(
-        self, target: _Target, app: ApplicationState, owner: Owner, props: AppProperties
+        self,
+        target: _Target,
+        app: ApplicationState,
+        owner: Owner,
+        props: AppProperties,
+        claim: ApplicationPatch,
     ) -> None:
-        patch: ApplicationPatch = {}
+        patch: ApplicationPatch = {**claim}
         if list(app.identifier_uris) != [props.identifier_uri]:
             patch["identifier_uris"] = [props.identifier_uri]
         if list(app.redirect_uris) != [props.reply_url] or app.logout_url != props.logout_url:
@@ -453,7 +489,7 @@ class SamlAppService:
                 raise
 
         await self.retrier.run(
-            CONFIGURE_URLS,
+            CLAIM_AND_URLS if claim else CONFIGURE_URLS,
             update,
             fresh_until=target.fresh_until,
             # A purged app frees its identifier URI only once the purge has replicated.
@@ -557,9 +593,12 @@ class SamlAppService:
     ) -> None:
         if not props.assignments and not dropped:
             return
-        existing = await self._step(
-            LIST_ASSIGNMENTS, target, self.graph.list_assignments, sp.object_id
-        )
+        if target.made is not None:
+            existing: list[AssignmentState] = []  # instantiated by this invocation
+        else:
+            existing = await self._step(
+                LIST_ASSIGNMENTS, target, self.graph.list_assignments, sp.object_id
+            )
         assigned = {a.principal_id.lower() for a in existing}
         role_id = _assignment_role_id(sp)
         for principal in props.assignments:
@@ -681,6 +720,31 @@ class RelayStateService:
     async def _write(self, service_principal_id: str, relay_state: str | None) -> None:
         patch: ServicePrincipalPatch = {"relay_state": relay_state}
         await self.graph.update_service_principal(service_principal_id, patch)
+
+
+async def metadata_serves(source: MetadataSource, url: str, thumbprint: str) -> bool:
+    """Whether the metadata document Cognito will read names the active certificate."""
+    try:
+        served = await source.signing_thumbprints(url)
+    except MetadataNotReady as reason:
+        _not_ready(f"metadata: {reason}")
+        return False
+    if thumbprint.upper() not in served:
+        _not_ready("metadata does not serve the active signing certificate yet")
+        return False
+    return True
+
+
+def _claim_patch(app: ApplicationState, owner: Owner, props: AppProperties) -> ApplicationPatch:
+    """What marks the app as this resource's: its display name, owner tag and provenance."""
+    patch: ApplicationPatch = {}
+    if app.display_name != props.display_name:
+        patch["display_name"] = props.display_name
+    if owner.tag not in app.tags:
+        patch["tags"] = [*app.tags, owner.tag]
+    if app.notes != owner.provenance:
+        patch["notes"] = owner.provenance
+    return patch
 
 
 def _is_ours(app: ApplicationState, owner: Owner) -> bool:

@@ -172,6 +172,26 @@ def test_bundle_creates_waits_and_deletes_an_entra_app(
     assert emulator.applications() == []
 
 
+def test_bundle_reads_graph_errors_into_an_actionable_reason(
+    bundled: tuple[BundledLambda, EntraEmulator],
+) -> None:
+    # The error body is the one model the handler deserialises (the adapter's error mapping).
+    lam, emulator = bundled
+    user_id = emulator.add_user("Bundle User")
+    emulator.fail_next(
+        "POST", r"/instantiate$", 403, "Authorization_RequestDenied", "Insufficient privileges"
+    )
+
+    with pytest.raises(AssertionError) as failed:
+        lam.call("on_event", event("Create", emulator, user_id))
+
+    reason = str(failed.value)
+    assert reason.startswith("ProvisioningError:")
+    assert "403 Authorization_RequestDenied" in reason  # the code is read from the body
+    assert "grant admin consent" in reason
+    assert emulator.applications() == []
+
+
 def test_bundle_imports_nothing_from_the_test_environment(bundle: Path) -> None:
     compiler = ENTRA_HANDLER_BUNDLE.compiler
     assert compiler is not None

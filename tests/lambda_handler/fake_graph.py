@@ -84,7 +84,7 @@ class FakeGraph:
             sp_id, app_id, display_name, assignment_required=True, app_roles=(USER_ROLE,)
         )
         self.assignments[sp_id] = []
-        return NewApplication(object_id, app_id, sp_id)
+        return NewApplication(object_id, app_id, sp_id, self.apps[object_id], self.sps[sp_id])
 
     # -- GraphPort -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from entra_saml_app.errors import ProvisioningError
-from entra_saml_app.handler import Runtime
+from entra_saml_app.handler import Runtime, handle_is_complete
 
 from tests.emulators import EntraEmulator
 from tests.lambda_handler.conftest import Event, Provider, Response
@@ -174,7 +174,8 @@ def test_other_conflict_fails_the_create_and_leaves_nothing(
 
     reason = str(failure.value)
     assert reason.startswith(
-        "Could not name and tag the application: PATCH /applications/{id} -> 409 Request_Conflict"
+        "Could not name and tag the application and set its identifier and reply URLs: "
+        "PATCH /applications/{id} -> 409 Request_Conflict"
     )
     assert emulator.applications() == []
 
@@ -345,7 +346,7 @@ def test_crash_in_the_first_create_of_a_stack_leaves_no_orphan_once_it_is_recrea
     seeded: set[str],
 ) -> None:
     event = provider.create_event()
-    with pytest.raises(Crash):  # right after the PATCH that names and tags the application
+    with pytest.raises(Crash):  # right after the PATCH that names, tags and addresses the app
         provider.on_event(event, runtime_with(open_graph=crashing("update_application", 1)))
     half_made = only_application(emulator)["id"]
     # The Provider framework answers FAILED with its CREATE_FAILED marker as the physical id
@@ -359,3 +360,29 @@ def test_crash_in_the_first_create_of_a_stack_leaves_no_orphan_once_it_is_recrea
 
     live = {app["id"] for app in emulator.applications()}
     assert live == provider.live[emulator.tenant_id], f"left behind: {live - {half_made}}"
+
+
+class CachedMetadata:
+    """A metadata URL still answering from a cache: the certificate onEvent activated."""
+
+    def __init__(self, thumbprint: str) -> None:
+        self.thumbprint = thumbprint
+
+    async def signing_thumbprints(self, url: str) -> frozenset[str]:  # noqa: ARG002
+        return frozenset({self.thumbprint})
+
+
+def test_application_deleted_while_the_deployment_waits_is_never_reported_complete(
+    emulator: EntraEmulator, provider: Provider, runtime_with: Callable[..., Runtime]
+) -> None:
+    event = provider.create_event()
+    response = provider.on_event(event)
+    app_id = response["PhysicalResourceId"]
+    assert graph_as_admin(emulator, "DELETE", f"/applications/{app_id}") == 204
+    provider.live[emulator.tenant_id].discard(app_id)
+    cached = CachedMetadata(response["Data"]["SigningCertificateThumbprint"])
+    runtime = runtime_with(metadata=lambda _settings: cached)
+
+    answer = handle_is_complete({**event, **response}, None, runtime)
+
+    assert answer == {"IsComplete": False}

@@ -147,6 +147,76 @@ def test_is_complete_waits_until_the_metadata_serves_the_new_certificate(
     )
 
 
+def test_fresh_create_reads_back_nothing_instantiate_answered(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    provider.on_event(provider.create_event())
+
+    reads = [r for r in emulator.requests() if r.method == "GET"]
+    assert [(r.path.split("/v1.0")[-1], r.query["$filter"].split(" ")[0]) for r in reads] == [
+        ("/applications", "tags/any(t:t"),
+        ("/applications", "displayName"),
+    ]
+
+
+def test_is_complete_while_the_metadata_lags_fetches_only_the_metadata(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    emulator.metadata_lag(fetches=1)
+    event = provider.create_event()
+    response = provider.on_event(event)
+    emulator.clear_requests()
+
+    answer = provider.is_complete(event, response)
+
+    assert answer == {"IsComplete": False}
+    calls = [(r.server, r.method, r.path) for r in emulator.requests("all")]
+    assert calls == [
+        (
+            "authority",
+            "GET",
+            f"/{emulator.tenant_id}/federationmetadata/2007-06/federationmetadata.xml",
+        )
+    ]
+    provider.until_complete(event, response)
+
+
+def test_is_complete_that_finds_the_metadata_ready_reads_the_application_and_sweeps(
+    emulator: EntraEmulator, provider: Provider
+) -> None:
+    event = provider.create_event()
+    response = provider.on_event(event)
+    emulator.clear_requests()
+
+    answer = provider.is_complete(event, response)
+
+    assert answer == {"IsComplete": True, "Data": response["Data"]}
+    graph_calls = [
+        (r.method, r.path.split("/v1.0")[-1], r.query.get("$filter", ""))
+        for r in emulator.requests()
+    ]
+    app_id = response["PhysicalResourceId"]
+    assert [(m, p) for m, p, _ in graph_calls] == [
+        ("GET", f"/applications/{app_id}"),
+        ("GET", "/applications"),
+        ("GET", "/applications"),
+    ]
+    assert [f.split(" ")[0] for _, _, f in graph_calls[1:]] == ["tags/any(t:t", "displayName"]
+
+
+@pytest.mark.parametrize("missing", ["AppId", "SigningCertificateThumbprint"])
+def test_is_complete_accepts_data_from_an_earlier_version_without_a_field(
+    emulator: EntraEmulator, provider: Provider, missing: str
+) -> None:
+    event = provider.create_event()
+    response = provider.on_event(event)
+    older = {**response, "Data": {k: v for k, v in response["Data"].items() if k != missing}}
+
+    answer = provider.until_complete(event, older)
+
+    assert answer["Data"] == response["Data"]
+
+
 def test_create_accepts_the_oldest_property_shape(
     emulator: EntraEmulator, provider: Provider
 ) -> None:
@@ -429,9 +499,8 @@ def crashing(method: str, occurrence: int) -> OpenGraph:
 
 CREATE_STEPS = [
     ("instantiate", 1),
-    ("update_application", 1),  # display name and owner tag
     ("update_service_principal", 1),  # SAML mode
-    ("update_application", 2),  # identifier and reply URLs
+    ("update_application", 1),  # display name, owner tag, identifier and reply URLs
     ("add_token_signing_certificate", 1),
     ("update_service_principal", 2),  # certificate activation
     ("assign", 1),
@@ -462,7 +531,7 @@ def test_create_with_group_claims_retried_after_a_crash_ends_with_them_set(
 ) -> None:
     event = provider.create_event("create-groups")
     with pytest.raises(Crash):  # right after the PATCH that sets groupMembershipClaims
-        provider.on_event(event, runtime_with(open_graph=crashing("update_application", 3)))
+        provider.on_event(event, runtime_with(open_graph=crashing("update_application", 2)))
 
     provider.deploy(event)
 
@@ -557,8 +626,12 @@ def test_throttling_is_retried_after_retry_after_seconds(
     provider.deploy(event)
 
     assert time.monotonic() - started >= 1.0
-    patches = [r.status for r in emulator.requests() if r.method == "PATCH"]
-    assert patches[:2] == [204, 429]
+    sp_patches = [
+        r.status
+        for r in emulator.requests()
+        if r.method == "PATCH" and "/servicePrincipals/" in r.path
+    ]
+    assert sp_patches[:2] == [429, 204]
 
 
 def test_missing_consent_fails_with_an_actionable_reason_and_leaves_nothing(

@@ -228,7 +228,7 @@ def test_group_claims_changed_outside_the_stack_are_set_back(
 def test_replication_404_is_retried_with_short_pauses_while_the_app_is_fresh(
     service: SamlAppService, fake: FakeGraph, clock: FakeClock
 ) -> None:
-    fake.fail("get_service_principal", NOT_FOUND, NOT_FOUND, NOT_FOUND)
+    fake.fail("update_service_principal", NOT_FOUND, NOT_FOUND, NOT_FOUND)
 
     asyncio.run(service.create(OWNER, PROPS))
 
