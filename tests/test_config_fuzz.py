@@ -383,6 +383,8 @@ ERROR_CASES: list[tuple[str, Any]] = [
     ("clients[0].callback_urls", ["http://app.example.com/cb"]),
     ("clients[0].callback_urls", ["https://app.example.com/cb#top"]),
     ("clients[0].callback_urls", ["javascript:alert(1)"]),
+    ("stage, clients[0].callback_urls", ["prod", ["http://localhost:8400/callback"]]),
+    ("clients[0].allow_loopback_callbacks", "maybe"),
     ("clients[0].callback_urls", ["/callback"]),
     ("clients[0].callback_urls", ["https:///cb"]),
     ("clients[0].callback_urls", ["myapp:"]),
@@ -425,19 +427,23 @@ def _path_parts(path: str) -> list[str | int]:
 
 
 def problems_for(path: str, value: Any) -> list[str]:
-    """What parse_config says when the example config holds `value` at `path`."""
+    """What parse_config says when the example config holds `value` at `path`. A rule that
+    spans two fields names both, `"a, b"`, with the list of their values."""
     data: Any = copy.deepcopy(EXAMPLE_DATA)
     if path == "(top level)":
         data = value
     else:
-        *parents, last = _path_parts(path)
-        parent = data
-        for part in parents:
-            parent = parent[part]
-        if value == MISSING:
-            del parent[last]
-        else:
-            parent[last] = copy.deepcopy(value)
+        paths = path.split(", ")
+        values = value if len(paths) > 1 else [value]
+        for one_path, one_value in zip(paths, values, strict=True):
+            *parents, last = _path_parts(one_path)
+            parent = data
+            for part in parents:
+                parent = parent[part]
+            if one_value == MISSING:
+                del parent[last]
+            else:
+                parent[last] = copy.deepcopy(one_value)
     try:
         parse_config(data, "env.yaml")
     except ConfigError as error:
@@ -474,7 +480,9 @@ DOC_HEAD = [
     "Every config field's invalid forms and the exact message `mobile-sso config validate` and",
     "synth print for each, as `FILE: ` followed by the message. Each row is the example",
     "config (`config/example.yaml`) with one value changed: the *Value* column is that value",
-    "as YAML (JSON flow syntax; `(missing)` means the key is removed). Malformed YAML itself",
+    "as YAML (JSON flow syntax; `(missing)` means the key is removed). A rule that spans two",
+    "fields changes both: the *Field* column names them and the *Value* column lists their",
+    "values in that order. Malformed YAML itself",
     "gets one message, `not valid YAML: ...`, with the line and column; a key written twice",
     "gets `not valid YAML: ... found the key 'KEY' twice (first on line N)`; a key that is a",
     "list or mapping gets `not valid YAML: ...` too; absurd nesting gets `the document is",
