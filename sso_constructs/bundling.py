@@ -8,6 +8,7 @@ whatever machine or clone synthesizes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -218,8 +219,11 @@ def _unwanted(target: Path) -> Iterable[Path]:
             yield path
 
 
+@functools.cache
 def find_interpreter(version: str) -> str | None:
-    """A Python `version` ("3.13") interpreter on PATH or installed by pyenv, if any."""
+    """A Python `version` ("3.13") interpreter on PATH or installed by pyenv, if any.
+    Probed once per process: every bundled function of a synth asks, and each probe starts
+    an interpreter."""
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates = [shutil.which(f"python{version}")]
     candidates += [
