@@ -363,9 +363,10 @@ def thumbprint(certificate: x509.Certificate) -> str:
 
 def _certificate_findings(metadata: Metadata, now: dt.datetime) -> list[Finding]:
     rotate = (
-        f"{ENTRA_CLAIMS_PAGE} > SAML Certificates: add a new certificate and make it active. "
-        "Cognito re-reads the metadata URL by itself (it caches it up to 6 hours); an IdP "
-        "created from a metadata file needs the new file uploaded."
+        "Run `mobile-sso rotate-certificate --env NAME` until it reports done: it adds a new "
+        "certificate, activates it once Cognito's cached metadata (up to 6 hours) lists it, "
+        "then retires the old one. An IdP created from a metadata file needs the new file "
+        f"uploaded (by hand: {ENTRA_CLAIMS_PAGE} > SAML Certificates)."
     )
     if not metadata.certificates:
         return [
