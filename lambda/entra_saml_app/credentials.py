@@ -189,7 +189,8 @@ def sts_web_identity_token(audience: str) -> str:
     `boto3.client("sts").get_web_identity_token`: the bundle uses the Lambda runtime's
     boto3, which may predate the operation (added November 2025), while the signer and the
     STS Query protocol are as old as botocore. `AWS_ENDPOINT_URL_STS` (the SDKs' standard
-    variable) overrides the endpoint, as for a VPC endpoint.
+    variable) overrides the endpoint, as for a VPC endpoint; `AWS_CA_BUNDLE` names the CA
+    bundle to trust, as for the SDKs.
     """
     from botocore.auth import SigV4Auth  # type: ignore[import-untyped]  # noqa: PLC0415
     from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]  # noqa: PLC0415
@@ -221,7 +222,9 @@ def sts_web_identity_token(audience: str) -> str:
     )
     SigV4Auth(aws_credentials.get_frozen_credentials(), "sts", region).add_auth(request)
     try:
-        response = URLLib3Session(timeout=30).send(request.prepare())
+        # AWS_CA_BUNDLE: the SDKs' variable for a private CA (a TLS-inspecting proxy).
+        verify = os.environ.get("AWS_CA_BUNDLE") or True
+        response = URLLib3Session(verify=verify, timeout=30).send(request.prepare())
     except Exception as exc:
         raise ProvisioningError(
             f"Could not reach AWS STS at {endpoint} for GetWebIdentityToken "

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -73,8 +74,10 @@ class StsEmulator:
         account_id: str = "123456789012",
         role_name: str = "sso-dev-entra-handler",
         region: str = "eu-west-1",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.account_id = account_id
+        self._tls = tls  # https, as AWS's issuer URLs are (Entra accepts only https issuers)
         self.role_arn = f"arn:aws:iam::{account_id}:role/{role_name}"
         self.region = region
         self.enabled = True
@@ -106,7 +109,7 @@ class StsEmulator:
         self.stop()
 
     def start(self) -> None:
-        self._server = LocalServer(self._handle)
+        self._server = LocalServer(self._handle, self._tls)
         self.url = self._server.url
         self._server.start()
 

@@ -202,6 +202,7 @@ class EntraEmulator:
         (self._tmp / "server.key").write_bytes(server_cert.key_pem)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(self._tmp / "server.pem", self._tmp / "server.key")
+        self.server_tls = tls  # for other loopback emulators whose clients trust ca_bundle
         graph = LocalServer(lambda request: self._dispatch("graph", request))
         authority = LocalServer(lambda request: self._dispatch("authority", request), tls)
         self._servers = [graph, authority]
@@ -233,6 +234,15 @@ class EntraEmulator:
     def register_certificate(self, pem_cert: bytes | str) -> str:
         """Accept client assertions signed with this certificate's key; returns its thumbprint."""
         return self._authority.register_certificate(pem_cert)
+
+    def serve_deployer(self, app_id: str) -> None:
+        """Make the app registration `app_id` (one made through Graph, e.g. by
+        `mobile-sso bootstrap-entra`) the client the token endpoint serves, in place of the
+        built-in deployer. Its tokens carry the emulator's Graph roles (`set_roles`): admin
+        consent is recorded by Graph but not re-derived into tokens."""
+        with self._lock:
+            self.client_id = app_id
+            self._authority.client_id = app_id
 
     def add_federated_credential(
         self,

@@ -1,0 +1,97 @@
+"""Zero portal steps and no stored secret, end to end: `mobile-sso bootstrap-entra` makes
+the deployer app registration with a federated credential for the handler role the stack
+names; the real handler then signs in with an (emulated) AWS STS token and creates the
+SAML application. Nothing is read from Secrets Manager and nothing is typed into a portal."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from entra_saml_app import handler
+from typer.testing import CliRunner
+
+from mobile_sso import outputs
+from mobile_sso.cli import app
+from mobile_sso.config import load_config
+from tests.conftest import example_data
+from tests.emulators import EntraEmulator, StsEmulator
+from tests.lambda_handler.conftest import REGION, Provider
+
+EXAMPLE = load_config("example")
+
+
+@pytest.fixture
+def sts(monkeypatch: pytest.MonkeyPatch, emulator: EntraEmulator) -> Iterator[StsEmulator]:
+    """STS whose caller is the handler role the example stack names for federation, served
+    over https (Entra and bootstrap-entra accept only https issuers) with the emulator's CA."""
+    role = outputs.handler_role_name(EXAMPLE.stack_name)
+    account = str(EXAMPLE.account)
+    tls = emulator.server_tls
+    with StsEmulator(account_id=account, role_name=role, region=REGION, tls=tls) as running:
+        monkeypatch.setenv("SSL_CERT_FILE", str(emulator.ca_bundle))
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(emulator.ca_bundle))
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", running.url)
+        monkeypatch.setenv("AWS_REGION", REGION)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAEMULATEDROLE0001")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulated-secret-access-key")
+        monkeypatch.setenv("AWS_SESSION_TOKEN", "emulated-session-token")
+        yield running
+
+
+def federated_config(tmp_path: Path, emulator: EntraEmulator) -> Path:
+    """The example environment with its tenant on federation, client id not known yet."""
+    data = example_data()
+    tenant = data["entra"][0]
+    del tenant["credentials_secret"]
+    tenant.update(tenant_id=emulator.tenant_id, federation={})
+    path = tmp_path / "federated.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def sign_in_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    """An `az` on PATH that answers `az account get-access-token` with the admin's token."""
+    answer = json.dumps({"accessToken": token, "expires_on": 4102444800, "tokenType": "Bearer"})
+    script = tmp_path / "bin" / "az"
+    script.parent.mkdir()
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{answer}\nEOF\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+
+
+def test_bootstrap_then_federated_create_completes_without_any_secret(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EntraEmulator,
+    sts: StsEmulator,
+    provider: Provider,
+    seeded: set[str],
+) -> None:
+    sign_in_admin(tmp_path, monkeypatch, emulator.issue_admin_token())
+    config = federated_config(tmp_path, emulator)
+    command = ["bootstrap-entra", "--env", "example", "--config", str(config)]
+    bootstrapped = CliRunner().invoke(app, [*command, "--issuer", sts.issuer, "--yes"])
+    assert bootstrapped.exit_code == 0, bootstrapped.output
+    (deployer,) = [a for a in emulator.applications() if a.get("uniqueName")]
+    seeded.add(deployer["id"])  # the deployer registration is not the stack's to own
+    emulator.serve_deployer(deployer["appId"])
+
+    def no_secret(secret_arn: str) -> Any:
+        raise AssertionError(f"the federated handler read the secret {secret_arn}")
+
+    monkeypatch.setattr(handler, "read_credentials", no_secret)
+    event = provider.create_event()
+    del event["ResourceProperties"]["CredentialsSecretArn"]
+    event["ResourceProperties"]["FederatedClientId"] = deployer["appId"]
+
+    answer = provider.deploy(event)
+
+    (saml_app,) = [a for a in emulator.applications() if not a.get("uniqueName")]
+    assert answer["PhysicalResourceId"] == saml_app["id"]
+    assert sts.calls()
