@@ -44,48 +44,49 @@ def sts(monkeypatch: pytest.MonkeyPatch, emulator: EntraEmulator) -> Iterator[St
         yield running
 
 
-def federated_config(tmp_path: Path, emulator: EntraEmulator) -> Path:
-    """The example environment with its tenant on federation, client id not known yet."""
+@pytest.fixture
+def federated_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EntraEmulator
+) -> Path:
+    """The example environment with its tenant on federation (client id not known yet),
+    and an admin signed in: an `az` on PATH answering `az account get-access-token`."""
     data = example_data()
     tenant = data["entra"][0]
     del tenant["credentials_secret"]
     tenant.update(tenant_id=emulator.tenant_id, federation={})
     path = tmp_path / "federated.yaml"
     path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def sign_in_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str) -> None:
-    """An `az` on PATH that answers `az account get-access-token` with the admin's token."""
+    token = emulator.issue_admin_token()
     answer = json.dumps({"accessToken": token, "expires_on": 4102444800, "tokenType": "Bearer"})
     script = tmp_path / "bin" / "az"
     script.parent.mkdir()
     script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{answer}\nEOF\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_secret_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(secret_arn: str) -> Any:
+        raise AssertionError(f"the federated handler read the secret {secret_arn}")
+
+    monkeypatch.setattr(handler, "read_credentials", forbidden)
 
 
 def test_bootstrap_then_federated_create_completes_without_any_secret(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    federated_config: Path,
     emulator: EntraEmulator,
     sts: StsEmulator,
     provider: Provider,
     seeded: set[str],
 ) -> None:
-    sign_in_admin(tmp_path, monkeypatch, emulator.issue_admin_token())
-    config = federated_config(tmp_path, emulator)
-    command = ["bootstrap-entra", "--env", "example", "--config", str(config)]
+    command = ["bootstrap-entra", "--env", "example", "--config", str(federated_config)]
     bootstrapped = CliRunner().invoke(app, [*command, "--issuer", sts.issuer, "--yes"])
     assert bootstrapped.exit_code == 0, bootstrapped.output
     (deployer,) = [a for a in emulator.applications() if a.get("uniqueName")]
     seeded.add(deployer["id"])  # the deployer registration is not the stack's to own
     emulator.serve_deployer(deployer["appId"])
-
-    def no_secret(secret_arn: str) -> Any:
-        raise AssertionError(f"the federated handler read the secret {secret_arn}")
-
-    monkeypatch.setattr(handler, "read_credentials", no_secret)
     event = provider.create_event()
     del event["ResourceProperties"]["CredentialsSecretArn"]
     event["ResourceProperties"]["FederatedClientId"] = deployer["appId"]
