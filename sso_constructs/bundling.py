@@ -225,10 +225,12 @@ def find_interpreter(version: str) -> str | None:
     Probed once per process: every bundled function of a synth asks, and each probe starts
     an interpreter."""
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [shutil.which(f"python{version}")]
-    candidates += [
+    # pyenv's installed versions before PATH: PATH may hold pyenv's shim, a shell script
+    # that takes 0.2 s to fail when that version is not the selected one.
+    candidates: list[str | None] = [
         str(p) for p in sorted(pyenv_root.glob(f"versions/{version}*/bin/python{version}"))
     ]
+    candidates.append(shutil.which(f"python{version}"))
     for candidate in filter(None, candidates):
         probe = subprocess.run(  # noqa: S603 - an interpreter path, fixed arguments
             [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
