@@ -29,7 +29,7 @@ from mobile_sso.cli_common import (
     ConfigFileOption,
     load_environment,
 )
-from mobile_sso.entra_graph import Endpoints, EntraReadError
+from mobile_sso.entra_graph import Endpoints, EntraError
 
 
 def bootstrap_entra_command(
@@ -163,7 +163,7 @@ def bootstrap_entra_command(
         target = target_for(env, config, idp)
         tenant = next(t for t in config.entra if t.idp_name == target.idp_name)
         endpoints = Endpoints.for_cloud(tenant.cloud)
-    except (BootstrapError, EntraReadError) as error:
+    except EntraError as error:
         raise typer.BadParameter(f"{error.message}. {error.fix}", param_hint="--idp") from None
     credential = _credential_kind(credential, target)
     federation = _federation(

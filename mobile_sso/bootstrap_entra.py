@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from mobile_sso import outputs
 from mobile_sso.config import EntraTenant, EnvironmentConfig
-from mobile_sso.entra_graph import HTTP_TIMEOUT_SECONDS, Endpoints
+from mobile_sso.entra_graph import HTTP_TIMEOUT_SECONDS, Endpoints, EntraError
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -72,14 +72,8 @@ class AdminAuth(StrEnum):
     DEVICE_CODE = "device-code"
 
 
-class BootstrapError(Exception):
-    """A step failed; `fix` says what to do about it."""
-
-    def __init__(self, message: str, fix: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-        self.status = status
+class BootstrapError(EntraError):
+    """A step of the bootstrap failed."""
 
 
 @dataclass(frozen=True)

@@ -62,14 +62,19 @@ class CredentialSource(StrEnum):
     DEFAULT = "default"
 
 
-class EntraReadError(Exception):
-    """Entra could not be read; `fix` says what to do about it."""
+class EntraError(Exception):
+    """A step against Entra cannot go on; `fix` says what to do about it, `status` is
+    Graph's HTTP status when Graph answered."""
 
     def __init__(self, message: str, fix: str, status: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.status = status
+
+
+class EntraReadError(EntraError):
+    """Entra could not be read."""
 
 
 @dataclass(frozen=True)

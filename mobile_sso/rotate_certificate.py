@@ -41,7 +41,7 @@ from mobile_sso.entra_graph import (
     CredentialSource,
     DeployerSecret,
     Endpoints,
-    EntraReadError,
+    EntraError,
     SigningCertificate,
     SigningCertificates,
     deployer_secret_location,
@@ -70,13 +70,8 @@ class Phase(StrEnum):
     NOTHING = "nothing"
 
 
-class RotationError(Exception):
-    """The rotation cannot go on; `fix` says what to do."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
+class RotationError(EntraError):
+    """The rotation cannot go on."""
 
 
 @dataclass(frozen=True)
@@ -379,7 +374,7 @@ def rotate_certificate_command(
                 dry_run=dry_run,
                 force=force,
             )
-    except (RotationError, EntraReadError) as error:
+    except EntraError as error:
         typer.echo(f"error: {error.message}\nfix: {error.fix}", err=True)
         raise typer.Exit(code=1) from None
     prefix = "dry run, would: " if dry_run and step.phase is not Phase.WAIT else ""
