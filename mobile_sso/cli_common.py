@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,9 @@ from mobile_sso.export import (
     outputs_from_cloudformation,
     outputs_from_file,
 )
+
+if TYPE_CHECKING:
+    from mobile_sso.saml_check import UnreadableMetadata
 
 ConfigFileOption = Annotated[
     Path | None,
@@ -64,3 +67,20 @@ def stack_outputs(env: str, config: EnvironmentConfig, path: Path | None) -> Map
         return outputs_from_file(path, config.stack_name)
     except ExportError as error:
         raise typer.BadParameter(str(error), param_hint="--outputs-file") from None
+
+
+def metadata_fetcher(agent: str) -> Callable[[str], bytes | UnreadableMetadata]:
+    """Fetches a federation metadata URL as Cognito would, trusting the CA bundle the
+    environment names (REQUESTS_CA_BUNDLE or SSL_CERT_FILE) when it names one."""
+    import ssl  # noqa: PLC0415
+
+    from mobile_sso.check_response import fetch_metadata  # noqa: PLC0415 (XML libraries)
+    from mobile_sso.entra_graph import ca_bundle  # noqa: PLC0415
+
+    bundle = ca_bundle()
+    tls = ssl.create_default_context(cafile=bundle) if bundle else None
+
+    def fetch(url: str) -> bytes | UnreadableMetadata:
+        return fetch_metadata(url, tls=tls, agent=agent)
+
+    return fetch

@@ -7,18 +7,18 @@ The checks live in `doctor_checks` (over injected clients); this module gathers 
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
-from mobile_sso.check_response import fetch_metadata, parse_instant
+from mobile_sso.check_response import parse_instant
 from mobile_sso.cli_common import (
     ConfigFileOption,
     OutputsFileOption,
     load_environment,
+    metadata_fetcher,
     stack_outputs,
 )
 from mobile_sso.config import EntraTenant, EnvironmentConfig
@@ -27,7 +27,6 @@ from mobile_sso.doctor_checks import (
     Diagnosis,
     EntraOpener,
     Finding,
-    MetadataFetcher,
     diagnose,
 )
 from mobile_sso.entra_graph import (
@@ -35,7 +34,6 @@ from mobile_sso.entra_graph import (
     DeployerSecret,
     Endpoints,
     GraphReader,
-    ca_bundle,
     deployer_secret_location,
     open_reader,
     read_deployer_secret,
@@ -44,7 +42,6 @@ from mobile_sso.export import (
     ExportError,
 )
 from mobile_sso.findings_table import console, print_findings
-from mobile_sso.saml_check import UnreadableMetadata
 
 
 def doctor_command(
@@ -153,7 +150,7 @@ def doctor_command(
             config,
             outputs,
             cognito=_cognito_client(config.region),
-            fetch=_metadata_fetcher(),
+            fetch=metadata_fetcher("mobile-sso doctor"),
             entra=None if skip_entra else _entra_opener(config, entra_credentials),
             now=instant,
             client=client,
@@ -172,16 +169,6 @@ def _cognito_client(region: str) -> CognitoClient:
 
     client: CognitoClient = boto3.client("cognito-idp", region_name=region)
     return client
-
-
-def _metadata_fetcher() -> MetadataFetcher:
-    bundle = ca_bundle()
-    tls = ssl.create_default_context(cafile=bundle) if bundle else None
-
-    def fetch(url: str) -> bytes | UnreadableMetadata:
-        return fetch_metadata(url, tls=tls, agent="mobile-sso doctor")
-
-    return fetch
 
 
 def _entra_opener(config: EnvironmentConfig, source: CredentialSource) -> EntraOpener:

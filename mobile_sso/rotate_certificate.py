@@ -34,6 +34,7 @@ from mobile_sso.cli_common import (
     ConfigFileOption,
     OutputsFileOption,
     load_environment,
+    metadata_fetcher,
     stack_outputs,
 )
 from mobile_sso.config import EntraTenant, EnvironmentConfig
@@ -352,9 +353,6 @@ def rotate_certificate_command(
       mobile-sso rotate-certificate --env prod --dry-run
       mobile-sso rotate-certificate --env prod --idp Contoso
     """
-    # Imported here: doctor's helpers pull in the doctor's own modules.
-    from mobile_sso.doctor import _metadata_fetcher  # noqa: PLC0415
-
     config = load_environment(env, config_file)
     tenant = _tenant(config, idp)
     try:
@@ -367,7 +365,7 @@ def rotate_certificate_command(
         with _writer(config, tenant, entra_credentials) as graph:
             step = advance(
                 graph,
-                _metadata_fetcher(),
+                metadata_fetcher("mobile-sso rotate-certificate"),
                 app_id=app_id,
                 metadata_url=url,
                 now=utcnow(),
