@@ -4,6 +4,9 @@ Usage: .venv/bin/python bench/synth.py [--runs N]
 
 Every figure is the median wall time of `npx cdk synth` (the CLI a user runs), measured in
 this run, warm (second and later synths reuse the cached Lambda bundle and cdk.out).
+Figures that are compared are measured interleaved, round by round (bare, example,
+example, bare, ...), so a change in the machine's load falls on both sides of a ratio;
+each ratio is printed with the spread of its per-round ratios.
 Targets: example / bare <= 1.5; 50 tenants / 1 tenant <= 3.
 """
 
@@ -19,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -56,9 +60,38 @@ def synth_seconds(outdir: Path, *args: str, cache: Path | None = None) -> float:
     return time.perf_counter() - started
 
 
-def median_of(runs: int, outdir: Path, *args: str) -> float:
-    synth_seconds(outdir, *args)  # warm-up: bundling and the first cdk.out
-    return statistics.median(synth_seconds(outdir, *args) for _ in range(runs))
+@dataclass(frozen=True)
+class Figures:
+    medians: dict[str, float]
+    rounds: list[dict[str, float]]
+
+    def ratio(self, numerator: str, denominator: str) -> tuple[float, float, float]:
+        """The ratio of the medians, and the lowest and highest per-round ratio."""
+        per_round = [r[numerator] / r[denominator] for r in self.rounds]
+        return (
+            self.medians[numerator] / self.medians[denominator],
+            min(per_round),
+            max(per_round),
+        )
+
+
+def interleaved(runs: int, variants: dict[str, tuple[Path, tuple[str, ...]]]) -> Figures:
+    """Median warm synth time per variant, plus each round's times.
+
+    One warm-up synth each (bundling and the first cdk.out), then `runs` rounds in which
+    every variant synthesizes once; the order alternates between rounds so neither side
+    of a ratio always runs first."""
+    for outdir, args in variants.values():
+        synth_seconds(outdir, *args)
+    rounds: list[dict[str, float]] = []
+    names = list(variants)
+    for number in range(runs):
+        order = names if number % 2 == 0 else names[::-1]
+        rounds.append(
+            {name: synth_seconds(variants[name][0], *variants[name][1]) for name in order}
+        )
+    medians = {name: statistics.median(r[name] for r in rounds) for name in names}
+    return Figures(medians, rounds)
 
 
 @contextmanager
@@ -90,31 +123,44 @@ def tenant_configs(counts: list[int]) -> Iterator[dict[int, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     scratch = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     try:
-        bare = median_of(runs, scratch / "bare", "--app", f"{PYTHON} bench/bare_app.py")
-        example = median_of(runs, scratch / "example", "-c", "env=example")
+        floor = interleaved(
+            runs,
+            {
+                "bare": (scratch / "bare", ("--app", f"{PYTHON} bench/bare_app.py")),
+                "example": (scratch / "example", ("-c", "env=example")),
+            },
+        )
         cold = synth_seconds(scratch / "cold", "-c", "env=example", cache=scratch / "cache")
         with tenant_configs([1, 10, 50]) as envs:
-            tenants = {
-                n: median_of(runs, scratch / env, "-c", f"env={env}") for n, env in envs.items()
-            }
+            tenants = interleaved(
+                runs, {str(n): (scratch / env, ("-c", f"env={env}")) for n, env in envs.items()}
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    ratio = example / bare
-    scaling = tenants[50] / tenants[1]
-    print(f"runs per figure: {runs} (median, warm), python {sys.version.split()[0]}")
-    print(f"bare one-pool app          {bare:6.2f} s")
+    print(
+        f"rounds: {runs} (interleaved, warm; figures are medians), python {sys.version.split()[0]}"
+    )
+    print(f"bare one-pool app          {floor.medians['bare']:6.2f} s")
+    ratio, low, high = floor.ratio("example", "bare")
     verdict = "PASS" if ratio <= 1.5 else "FAIL"
-    print(f"example environment        {example:6.2f} s   ratio {ratio:4.2f}  <= 1.5  {verdict}")
+    print(
+        f"example environment        {floor.medians['example']:6.2f} s   ratio {ratio:4.2f}  "
+        f"<= 1.5  {verdict}  (per round {low:4.2f} to {high:4.2f})"
+    )
     print(f"example, cold (bundling)   {cold:6.2f} s")
-    for count, seconds in tenants.items():
-        print(f"{count:3d} Entra tenant(s)         {seconds:6.2f} s")
+    for count, seconds in tenants.medians.items():
+        print(f"{count:>3} Entra tenant(s)         {seconds:6.2f} s")
+    scaling, low, high = tenants.ratio("50", "1")
     verdict = "PASS" if scaling <= 3 else "FAIL"
-    print(f"50 tenants / 1 tenant      ratio {scaling:4.2f}  <= 3    {verdict}")
+    print(
+        f"50 tenants / 1 tenant      ratio {scaling:4.2f}  <= 3    {verdict}  "
+        f"(per round {low:4.2f} to {high:4.2f})"
+    )
 
 
 if __name__ == "__main__":
