@@ -27,6 +27,7 @@ from mobile_sso.doctor_checks import (
     Diagnosis,
     EntraOpener,
     Finding,
+    IamClient,
     diagnose,
 )
 from mobile_sso.entra_graph import (
@@ -109,11 +110,14 @@ def doctor_command(
     providers, each identity provider's metadata (reachable, parses, signing certificate
     valid for more than 30 days and the one Entra signs with) and the Entra enterprise
     application (identifier, reply URL, SAML mode, assignments, users' email) with the
-    environment's config. Each finding names the error users get until it is fixed, and the
-    fix. Then it prints, per client and identity provider, a hosted-UI URL that goes straight
-    to Entra, for a quick manual sign-in test.
+    environment's config; for a tenant signed in with federation, also the account's
+    outbound identity federation and the deployer app registration's federated credential.
+    Each finding names the error users get until it is fixed, and the fix. Then it prints,
+    per client and identity provider, a hosted-UI URL that goes straight to Entra, for a
+    quick manual sign-in test.
 
-    Categories: outputs, pool, domain, client, idp, claims, metadata, entra_app, assignment.
+    Categories: outputs, pool, domain, client, idp, claims, metadata, federation, entra_app,
+    assignment.
     Exit code 0: healthy (warnings allowed); 1: problems found, or the deployment could not
     be read; 2: bad usage.
 
@@ -154,6 +158,9 @@ def doctor_command(
             entra=None if skip_entra else _entra_opener(config, entra_credentials),
             now=instant,
             client=client,
+            iam=_iam_client(config.region)
+            if any(tenant.federation is not None for tenant in config.entra)
+            else None,
         )
     if as_json:
         typer.echo(json.dumps(diagnosis.as_dict(), indent=2))
@@ -168,6 +175,13 @@ def _cognito_client(region: str) -> CognitoClient:
     import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow import)
 
     client: CognitoClient = boto3.client("cognito-idp", region_name=region)
+    return client
+
+
+def _iam_client(region: str) -> IamClient:
+    import boto3  # noqa: PLC0415
+
+    client: IamClient = boto3.client("iam", region_name=region)
     return client
 
 

@@ -10,7 +10,7 @@ stays unfixed, and the fix. Everything here only reads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
@@ -59,6 +59,7 @@ Category = Literal[
     "idp",
     "claims",
     "metadata",
+    "federation",
     "entra_app",
     "assignment",
 ]
@@ -181,6 +182,12 @@ class CognitoClient(Protocol):
     ) -> Mapping[str, Any]: ...
 
 
+class IamClient(Protocol):
+    """The part of boto3's iam client the doctor uses, for tenants signed in with federation."""
+
+    def get_outbound_web_identity_federation_info(self) -> Mapping[str, Any]: ...
+
+
 MetadataFetcher = Callable[[str], bytes | UnreadableMetadata]
 # Opens a Graph reader for one tenant; raises EntraReadError when it cannot.
 EntraOpener = Callable[[EntraTenant], AbstractContextManager[GraphReader]]
@@ -232,6 +239,9 @@ class _Run:
     fetch: MetadataFetcher
     entra: EntraOpener | None
     now: dt.datetime
+    iam: IamClient | None = None
+    # The account's web identity token issuer, once read (federated tenants only).
+    token_issuer: str | None = None
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -287,13 +297,15 @@ def diagnose(
     entra: EntraOpener | None,
     now: dt.datetime,
     client: str | None = None,
+    iam: IamClient | None = None,
 ) -> Diagnosis:
     """Check the deployment of environment `env` (its `config`, its stack's `outputs`).
 
     `entra` None skips the Entra side (the metadata is still fetched and checked);
-    `client` limits the sign-in URLs to one app client.
+    `client` limits the sign-in URLs to one app client; `iam` reads the account's
+    outbound identity federation, for tenants that sign in with `federation` (None skips it).
     """
-    run = _Run(env, config, outputs, cognito, fetch, entra, now)
+    run = _Run(env, config, outputs, cognito, fetch, entra, now, iam)
     stack = _check_outputs(run)
     urls: list[SignInUrl] = []
     if stack is not None:
@@ -354,6 +366,8 @@ def _check_aws_and_entra(
     for app_client in run.config.clients:
         if app_client.name in deployed:
             _check_client(run, pool_id, app_client, deployed[app_client.name], providers)
+    if run.iam is not None and any(t.federation is not None for t in run.config.entra):
+        run.token_issuer = _check_outbound_federation(run, run.iam)
     for tenant in run.config.entra:
         _check_tenant(run, tenant, pool_id, providers.get(tenant.idp_name))
 
@@ -834,7 +848,7 @@ def _check_tenant(
     details = (idp or {}).get("ProviderDetails") or {}
     metadata_url = details.get("MetadataURL") or output_url
     active: str | None = None
-    if run.entra is not None and app_id:
+    if run.entra is not None and (app_id or tenant.federation is not None):
         active = _check_entra(run, tenant, pool_id, app_id)
     if metadata_url:
         _check_metadata(run, tenant, metadata_url, active)
@@ -845,7 +859,9 @@ def _check_entra(run: _Run, tenant: EntraTenant, pool_id: str, app_id: str) -> s
     assert run.entra is not None  # noqa: S101 - checked by the caller
     try:
         with run.entra(tenant) as reader:
-            return _check_entra_app(run, tenant, reader, pool_id, app_id)
+            if tenant.federation is not None:
+                _check_federated_credential(run, tenant, reader)
+            return _check_entra_app(run, tenant, reader, pool_id, app_id) if app_id else None
     except EntraReadError as error:
         run.error(
             "entra_app",
@@ -1024,6 +1040,121 @@ def _check_users_mail(
             f"({ENTRA_CLAIMS_PAGE} > Attributes & Claims)",
             missing_attribute("email") + " (for this user)",
         )
+
+
+# --- the handler's federated sign-in to Entra ---------------------------------------------
+
+
+def _check_outbound_federation(run: _Run, iam: IamClient) -> str | None:
+    """Whether the account vends web identity tokens; their issuer when it does."""
+    from botocore import exceptions  # noqa: PLC0415
+
+    try:
+        info = iam.get_outbound_web_identity_federation_info()
+    except (exceptions.ClientError, exceptions.BotoCoreError) as error:
+        details = getattr(error, "response", {}).get("Error", {})
+        if details.get("Code") == "FeatureDisabledException":
+            info = {"JwtVendingEnabled": False}
+        else:
+            reason = f"{details.get('Code')}: {details.get('Message')}" if details else error
+            run.warn(
+                "federation",
+                f"the outbound identity federation of AWS account {run.config.account} could "
+                f"not be read ({reason}), so the issuer the Entra credential must trust is not "
+                "checked",
+                "Run the doctor with permission for iam:GetOutboundWebIdentityFederationInfo",
+            )
+            return None
+    if not info.get("JwtVendingEnabled"):
+        run.error(
+            "federation",
+            f"outbound identity federation is off in AWS account {run.config.account}: the "
+            "Entra handler cannot get the web identity token it signs in to Entra with",
+            "Run aws iam enable-outbound-web-identity-federation once in the account "
+            "(README: Secretless: federated credentials, step 1)",
+            "deploys fail: the Entra application's Create ends with "
+            "OutboundWebIdentityFederationDisabledException",
+        )
+        return None
+    return str(info.get("IssuerIdentifier") or "") or None
+
+
+def _check_federated_credential(run: _Run, tenant: EntraTenant, reader: GraphReader) -> None:
+    """The deployer app registration trusts the handler role's tokens, matched as Entra
+    matches them: issuer, then subject, then audience."""
+    federation = tenant.federation
+    if federation is None or federation.client_id is None:  # the config refuses the latter
+        return
+    config = run.config
+    output = keys.handler_role_output_key(tenant.cloud)
+    subject = run.outputs.get(output) or (
+        keys.handler_role_arn(config.account, config.region, config.stack_name, tenant.cloud)
+        if config.account
+        else None
+    )
+    bootstrap = (
+        f"Run mobile-sso bootstrap-entra --env {run.env} as an admin of tenant "
+        f"{tenant.tenant_id}: it makes the federated credential the handler needs"
+    )
+    deployer = f"the deployer app registration {federation.client_id}"
+    credentials = reader.federated_credentials(federation.client_id)
+    if credentials is None:
+        run.error(
+            "federation",
+            f"tenant {tenant.tenant_id} has no app registration {federation.client_id} "
+            "(entra[].federation.client_id)",
+            bootstrap + ", and put the client id it prints in the config",
+            "deploys fail: Entra answers AADSTS700016 (application not found in the directory)",
+        )
+        return
+    matching = credentials
+    if run.token_issuer is not None:
+        matching = [c for c in matching if c.issuer == run.token_issuer]
+        if not matching:
+            run.error(
+                "federation",
+                f"no federated credential of {deployer} trusts the token issuer of AWS "
+                f"account {config.account}, {run.token_issuer} (they trust: "
+                f"{_listed(c.issuer for c in credentials)})",
+                bootstrap,
+                "deploys fail: Entra answers AADSTS700211 (no matching federated identity "
+                "record for the assertion's issuer)",
+            )
+            return
+    if subject is None:
+        run.notes.append(
+            f"{tenant.idp_name}: the handler role is unknown (no {output} output and no account "
+            "in the config), so the federated credentials' subject was not checked"
+        )
+    same_subject = [c for c in matching if subject is None or c.subject == subject]
+    if not same_subject:
+        run.error(
+            "federation",
+            f"no federated credential of {deployer} trusts the handler role "
+            f"{subject or 'of the stack'} "
+            f"(they trust: {_listed(c.subject for c in matching)})",
+            bootstrap,
+            "deploys fail: Entra answers AADSTS700213 (no matching federated identity record "
+            "for the assertion's subject)",
+        )
+        return
+    if not any(federation.audience in c.audiences for c in same_subject):
+        audiences = _listed(a for c in same_subject for a in c.audiences)
+        run.error(
+            "federation",
+            f"the federated credential {_listed(c.name for c in same_subject)} of {deployer} "
+            f"accepts the audience {audiences}, not entra[].federation.audience "
+            f"{federation.audience}",
+            f"Set entra[].federation.audience to {audiences} and deploy, or "
+            + bootstrap[:1].lower()
+            + bootstrap[1:],
+            "deploys fail: STS issues the token for the config's audience and Entra answers "
+            "AADSTS700212 (no matching federated identity record for the assertion's audience)",
+        )
+
+
+def _listed(values: Iterable[str]) -> str:
+    return ", ".join(sorted(set(values))) or "none"
 
 
 def _check_metadata(run: _Run, tenant: EntraTenant, url: str, active: str | None) -> None:

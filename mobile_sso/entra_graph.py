@@ -155,6 +155,17 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class FederatedCredential:
+    """One federated identity credential of an app registration: tokens from `issuer`
+    about `subject`, for one of `audiences`, sign in as the app."""
+
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EntraUser:
     object_id: str
     display_name: str
@@ -170,6 +181,11 @@ class GraphReader(Protocol):
     def service_principal(self, app_id: str) -> EntraServicePrincipal | None: ...
 
     def assignments(self, service_principal_id: str) -> list[Assignment]: ...
+
+    def federated_credentials(self, app_id: str) -> list[FederatedCredential] | None:
+        """The app registration's federated credentials; None when there is no app
+        registration with `app_id`."""
+        ...
 
     def user(self, object_id: str) -> EntraUser | None: ...
 
@@ -265,6 +281,24 @@ class HttpGraphReader:
             next_link = page.get("@odata.nextLink")
             page = self._get(str(next_link), None, call) if next_link else None
         return found
+
+    def federated_credentials(self, app_id: str) -> list[FederatedCredential] | None:
+        data = self._get(
+            f"/applications(appId='{quote(app_id)}')/federatedIdentityCredentials",
+            None,
+            "GET /applications(appId=...)/federatedIdentityCredentials",
+        )
+        if data is None:
+            return None
+        return [
+            FederatedCredential(
+                name=str(item.get("name") or ""),
+                issuer=str(item.get("issuer") or ""),
+                subject=str(item.get("subject") or ""),
+                audiences=tuple(str(a) for a in item.get("audiences") or ()),
+            )
+            for item in data.get("value") or []
+        ]
 
     def user(self, object_id: str) -> EntraUser | None:
         data = self._get(f"/users/{quote(object_id)}", {"$select": USER_FIELDS}, "GET /users/{id}")
