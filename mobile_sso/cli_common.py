@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mobile_sso.config import ConfigError, EnvironmentConfig, load_config, load_config_file
+from mobile_sso.config import (
+    ConfigError,
+    EntraTenant,
+    EnvironmentConfig,
+    load_config,
+    load_config_file,
+)
+from mobile_sso.entra_graph import (
+    CredentialSource,
+    DeployerSecret,
+    deployer_secret_location,
+    read_deployer_secret,
+)
 from mobile_sso.export import (
     ExportError,
     cloudformation_client,
@@ -84,3 +96,30 @@ def metadata_fetcher(agent: str) -> Callable[[str], bytes | UnreadableMetadata]:
         return fetch_metadata(url, tls=tls, agent=agent)
 
     return fetch
+
+
+def entra_credential_source(
+    choice: CredentialSource | None, tenant: EntraTenant
+) -> CredentialSource:
+    """`--entra-credentials` as given, else what the tenant has: its deployer secret, or,
+    for a tenant signed in with federation (its deployer has no secret outside the stack's
+    handler role), the user's `az login`."""
+    if choice is not None:
+        return choice
+    return CredentialSource.SECRET if tenant.federation is None else CredentialSource.CLI
+
+
+def deployer_secret_reader(
+    config: EnvironmentConfig, tenant: EntraTenant
+) -> Callable[[], DeployerSecret]:
+    """Reads the tenant's deployer secret from Secrets Manager when called."""
+
+    def deployer() -> DeployerSecret:
+        import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow import)
+
+        reference, region = deployer_secret_location(
+            tenant.tenant_id, tenant.credentials_secret, config.region
+        )
+        return read_deployer_secret(reference, boto3.client("secretsmanager", region_name=region))
+
+    return deployer

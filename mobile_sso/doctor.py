@@ -17,6 +17,8 @@ from mobile_sso.check_response import parse_instant
 from mobile_sso.cli_common import (
     ConfigFileOption,
     OutputsFileOption,
+    deployer_secret_reader,
+    entra_credential_source,
     load_environment,
     metadata_fetcher,
     stack_outputs,
@@ -32,12 +34,9 @@ from mobile_sso.doctor_checks import (
 )
 from mobile_sso.entra_graph import (
     CredentialSource,
-    DeployerSecret,
     Endpoints,
     GraphReader,
-    deployer_secret_location,
     open_reader,
-    read_deployer_secret,
 )
 from mobile_sso.export import (
     ExportError,
@@ -69,15 +68,17 @@ def doctor_command(
         ),
     ] = None,
     entra_credentials: Annotated[
-        CredentialSource,
+        CredentialSource | None,
         typer.Option(
             "--entra-credentials",
             help="How to read Entra: 'secret' signs in as the deployer app registration "
             "from the config's credentials_secret in Secrets Manager (what the stack uses); "
             "'cli' uses your `az login`; 'default' azure-identity's DefaultAzureCredential "
-            "(environment, managed identity, CLI, ...).",
+            "(environment, managed identity, CLI, ...). Default: 'secret' for a tenant with "
+            "credentials_secret, 'cli' for a tenant with federation.",
+            show_default=False,
         ),
-    ] = CredentialSource.SECRET,
+    ] = None,
     skip_entra: Annotated[
         bool,
         typer.Option(
@@ -185,20 +186,12 @@ def _iam_client(region: str) -> IamClient:
     return client
 
 
-def _entra_opener(config: EnvironmentConfig, source: CredentialSource) -> EntraOpener:
+def _entra_opener(config: EnvironmentConfig, choice: CredentialSource | None) -> EntraOpener:
     @contextmanager
     def open_tenant(tenant: EntraTenant) -> Iterator[GraphReader]:
+        source = entra_credential_source(choice, tenant)
         endpoints = Endpoints.for_cloud(tenant.cloud)
-
-        def deployer() -> DeployerSecret:
-            import boto3  # noqa: PLC0415
-
-            reference, region = deployer_secret_location(
-                tenant.tenant_id, tenant.credentials_secret, config.region
-            )
-            secrets = boto3.client("secretsmanager", region_name=region)
-            return read_deployer_secret(reference, secrets)
-
+        deployer = deployer_secret_reader(config, tenant)
         with open_reader(source, endpoints, tenant.tenant_id, deployer) as reader:
             yield reader
 

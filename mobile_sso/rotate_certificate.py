@@ -33,6 +33,8 @@ from mobile_sso import outputs as keys
 from mobile_sso.cli_common import (
     ConfigFileOption,
     OutputsFileOption,
+    deployer_secret_reader,
+    entra_credential_source,
     load_environment,
     metadata_fetcher,
     stack_outputs,
@@ -40,14 +42,11 @@ from mobile_sso.cli_common import (
 from mobile_sso.config import EntraTenant, EnvironmentConfig
 from mobile_sso.entra_graph import (
     CredentialSource,
-    DeployerSecret,
     Endpoints,
     EntraError,
     SigningCertificate,
     SigningCertificates,
-    deployer_secret_location,
     open_writer,
-    read_deployer_secret,
 )
 from mobile_sso.export import ExportError
 from mobile_sso.saml_check import UnreadableMetadata, parse_metadata, thumbprint
@@ -329,14 +328,16 @@ def rotate_certificate_command(
     outputs_file: OutputsFileOption = None,
     config_file: ConfigFileOption = None,
     entra_credentials: Annotated[
-        CredentialSource,
+        CredentialSource | None,
         typer.Option(
             "--entra-credentials",
             help="'secret': the deployer app registration from the config's "
             "credentials_secret (it holds Application.ReadWrite.All); 'cli': your `az login`; "
-            "'default': DefaultAzureCredential.",
+            "'default': DefaultAzureCredential. Default: 'secret' for a tenant with "
+            "credentials_secret, 'cli' for a tenant with federation.",
+            show_default=False,
         ),
-    ] = CredentialSource.SECRET,
+    ] = None,
 ) -> None:
     """Renew an identity provider's SAML signing certificate without failed sign-ins.
 
@@ -436,17 +437,10 @@ def _app_of(found: Mapping[str, str], tenant: EntraTenant) -> tuple[str, str]:
 
 @contextmanager
 def _writer(
-    config: EnvironmentConfig, tenant: EntraTenant, source: CredentialSource
+    config: EnvironmentConfig, tenant: EntraTenant, choice: CredentialSource | None
 ) -> Iterator[CertificatePort]:
+    source = entra_credential_source(choice, tenant)
     endpoints = Endpoints.for_cloud(tenant.cloud)
-
-    def deployer() -> DeployerSecret:
-        import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow import)
-
-        reference, region = deployer_secret_location(
-            tenant.tenant_id, tenant.credentials_secret, config.region
-        )
-        return read_deployer_secret(reference, boto3.client("secretsmanager", region_name=region))
-
+    deployer = deployer_secret_reader(config, tenant)
     with open_writer(source, endpoints, tenant.tenant_id, deployer) as writer:
         yield writer

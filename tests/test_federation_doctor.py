@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from mobile_sso import outputs as keys
 from mobile_sso.cli import app
-from mobile_sso.cli_common import metadata_fetcher
+from mobile_sso.cli_common import entra_credential_source, metadata_fetcher
 from mobile_sso.config import EntraTenant, EnvironmentConfig, parse_config
 from mobile_sso.doctor import _entra_opener
 from mobile_sso.doctor_checks import Diagnosis, diagnose
@@ -158,6 +158,43 @@ def test_secret_source_for_a_federated_tenant_points_to_the_cli_source() -> None
 
     assert "uses federated credentials" in str(caught.value)
     assert "--entra-credentials cli" in caught.value.fix
+
+
+def test_default_source_is_the_az_login_for_a_federated_tenant() -> None:
+    tenant = federated_config("5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e").entra[0]
+
+    assert entra_credential_source(None, tenant) is CredentialSource.CLI
+
+
+def test_default_source_is_the_deployer_secret_for_a_tenant_with_one() -> None:
+    tenant = parse_config(example_data(), "example.yaml").entra[0]
+
+    assert entra_credential_source(None, tenant) is CredentialSource.SECRET
+
+
+def test_a_chosen_source_applies_to_every_tenant() -> None:
+    tenant = federated_config("5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e").entra[0]
+
+    assert entra_credential_source(CredentialSource.DEFAULT, tenant) is CredentialSource.DEFAULT
+
+
+def test_doctor_without_a_choice_opens_a_federated_tenant_with_the_cli_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = federated_config("5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e")
+    opened: list[CredentialSource] = []
+
+    @contextmanager
+    def fake_open_reader(source: CredentialSource, *_: Any) -> Iterator[None]:
+        opened.append(source)
+        yield None
+
+    monkeypatch.setattr("mobile_sso.doctor.open_reader", fake_open_reader)
+
+    with _entra_opener(config, None)(config.entra[0]):
+        pass
+
+    assert opened == [CredentialSource.CLI]
 
 
 # --- the deployer's federated credential -------------------------------------------------
