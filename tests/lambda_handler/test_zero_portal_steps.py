@@ -1,10 +1,12 @@
 """Zero portal steps and no stored secret, end to end: `mobile-sso bootstrap-entra` makes
 the deployer app registration with a federated credential for the handler role the stack
 names; the real handler then signs in with an (emulated) AWS STS token and creates the
-SAML application. Nothing is read from Secrets Manager and nothing is typed into a portal."""
+SAML application. Nothing is read from Secrets Manager and nothing is typed into a portal.
+The doctor's federation check reads the same credential as matching the stack's role."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import stat
 from collections.abc import Iterator
@@ -18,7 +20,9 @@ from typer.testing import CliRunner
 
 from mobile_sso import outputs
 from mobile_sso.cli import app
-from mobile_sso.config import load_config
+from mobile_sso.config import load_config, parse_config
+from mobile_sso.doctor_checks import _check_federated_credential, _Run
+from mobile_sso.entra_graph import CredentialSource, DeployerSecret, Endpoints, open_reader
 from tests.conftest import example_data
 from tests.emulators import EntraEmulator, StsEmulator
 from tests.lambda_handler.conftest import REGION, Provider
@@ -96,3 +100,28 @@ def test_bootstrap_then_federated_create_completes_without_any_secret(
     (saml_app,) = [a for a in emulator.applications() if not a.get("uniqueName")]
     assert answer["PhysicalResourceId"] == saml_app["id"]
     assert sts.calls()
+
+
+def test_doctor_finds_the_credential_bootstrap_made_for_the_stacks_role(
+    federated_config: Path, emulator: EntraEmulator, sts: StsEmulator
+) -> None:
+    command = ["bootstrap-entra", "--env", "example", "--config", str(federated_config)]
+    bootstrapped = CliRunner().invoke(app, [*command, "--issuer", sts.issuer, "--yes"])
+    assert bootstrapped.exit_code == 0, bootstrapped.output
+    (deployer,) = [a for a in emulator.applications() if a.get("uniqueName")]
+    data = yaml.safe_load(federated_config.read_text())
+    data["entra"][0]["federation"]["client_id"] = deployer["appId"]
+    config = parse_config(data, "federated.yaml")
+    run = _Run("example", config, {}, None, None, None, dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+    run.token_issuer = sts.issuer
+    endpoints = Endpoints.for_cloud("global")
+
+    with open_reader(CredentialSource.CLI, endpoints, emulator.tenant_id, _no_secret) as reader:
+        _check_federated_credential(run, config.entra[0], reader)
+
+    assert run.findings == []
+    assert run.notes == []
+
+
+def _no_secret() -> DeployerSecret:
+    raise AssertionError("a federated tenant has no deployer secret to read")
