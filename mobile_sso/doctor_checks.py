@@ -181,6 +181,10 @@ class CognitoClient(Protocol):
         self, *, UserPoolId: str, ProviderName: str
     ) -> Mapping[str, Any]: ...
 
+    def describe_managed_login_branding_by_client(
+        self, *, UserPoolId: str, ClientId: str
+    ) -> Mapping[str, Any]: ...
+
 
 class IamClient(Protocol):
     """The part of boto3's iam client the doctor uses, for tenants signed in with federation."""
@@ -242,6 +246,8 @@ class _Run:
     iam: IamClient | None = None
     # The account's web identity token issuer, once read (federated tenants only).
     token_issuer: str | None = None
+    # Whether the domain serves managed login (version 2), as read (else as configured).
+    managed_login: bool = False
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -508,6 +514,7 @@ def _check_domain(run: _Run, pool_id: str) -> None:
             "sign-in opens the other pool's hosted UI, which does not know this app's client",
         )
         return
+    _check_login_version(run, name, description.get("ManagedLoginVersion"))
     status = description.get("Status")
     if status in ("FAILED", "DELETING"):
         run.error(
@@ -524,6 +531,18 @@ def _check_domain(run: _Run, pool_id: str) -> None:
             "Wait: a new domain takes up to an hour (a custom domain's CloudFront "
             "distribution longer); run the doctor again",
             unreachable + " until it is ACTIVE",
+        )
+
+
+def _check_login_version(run: _Run, name: str, version: int | None) -> None:
+    wanted = run.config.domain.managed_login_version
+    run.managed_login = (version or wanted) == 2
+    if version is not None and version != wanted:
+        run.warn(
+            "domain",
+            f"the hosted-UI domain {name} serves managed login version {version}; the config "
+            f"says {wanted} (domain.managed_login_version)",
+            run.deploy,
         )
 
 
@@ -713,6 +732,34 @@ def _check_client(
             + run.deploy_lc
             + " (a secret cannot be removed: the client is replaced)",
             "the app's code exchange at /oauth2/token fails with invalid_client",
+        )
+    if run.managed_login:
+        _check_branding(run, pool_id, who, deployed.client_id)
+
+
+def _check_branding(run: _Run, pool_id: str, who: str, client_id: str) -> None:
+    """Managed login (version 2) needs a branding style per client."""
+    read = partial(
+        run.cognito.describe_managed_login_branding_by_client,
+        UserPoolId=pool_id,
+        ClientId=client_id,
+    )
+    try:
+        branding = _describe("client", "DescribeManagedLoginBrandingByClient", read)
+    except AwsReadError as error:
+        run.warn(
+            "client",
+            f"{who}: its managed login branding could not be read ({error})",
+            "Run the doctor with permission for cognito-idp:DescribeManagedLoginBrandingByClient",
+        )
+        return
+    if branding is None:
+        run.error(
+            "client",
+            f"{who} has no managed login branding style, which managed login (version 2) needs",
+            run.deploy + " (with domain.managed_login_version 2 it gives every client Cognito's "
+            "default style)",
+            "managed login shows an error page instead of this client's sign-in page",
         )
 
 
