@@ -30,6 +30,7 @@ from mobile_sso.doctor_checks import (
     EntraOpener,
     Finding,
     IamClient,
+    IdentityClient,
     diagnose,
 )
 from mobile_sso.entra_graph import (
@@ -117,8 +118,8 @@ def doctor_command(
     per client and identity provider, a hosted-UI URL that goes straight to Entra, for a
     quick manual sign-in test.
 
-    Categories: outputs, pool, domain, client, idp, claims, metadata, federation, entra_app,
-    assignment.
+    Categories: outputs, pool, domain, client, identity_pool, idp, claims, metadata,
+    federation, entra_app, assignment.
     Exit code 0: healthy (warnings allowed); 1: problems found, or the deployment could not
     be read; 2: bad usage.
 
@@ -162,6 +163,7 @@ def doctor_command(
             iam=_iam_client(config.region)
             if any(tenant.federation is not None for tenant in config.entra)
             else None,
+            identity=_identity_client(config.region) if config.identity_pool else None,
         )
     if as_json:
         typer.echo(json.dumps(diagnosis.as_dict(), indent=2))
@@ -176,6 +178,13 @@ def _cognito_client(region: str) -> CognitoClient:
     import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow import)
 
     client: CognitoClient = boto3.client("cognito-idp", region_name=region)
+    return client
+
+
+def _identity_client(region: str) -> IdentityClient:
+    import boto3  # noqa: PLC0415
+
+    client: IdentityClient = boto3.client("cognito-identity", region_name=region)
     return client
 
 

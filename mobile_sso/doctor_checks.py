@@ -56,6 +56,7 @@ Category = Literal[
     "pool",
     "domain",
     "client",
+    "identity_pool",
     "idp",
     "claims",
     "metadata",
@@ -186,6 +187,14 @@ class CognitoClient(Protocol):
     ) -> Mapping[str, Any]: ...
 
 
+class IdentityClient(Protocol):
+    """The part of boto3's cognito-identity client the doctor uses, with an identity pool."""
+
+    def describe_identity_pool(self, *, IdentityPoolId: str) -> Mapping[str, Any]: ...
+
+    def get_identity_pool_roles(self, *, IdentityPoolId: str) -> Mapping[str, Any]: ...
+
+
 class IamClient(Protocol):
     """The part of boto3's iam client the doctor uses, for tenants signed in with federation."""
 
@@ -244,6 +253,7 @@ class _Run:
     entra: EntraOpener | None
     now: dt.datetime
     iam: IamClient | None = None
+    identity: IdentityClient | None = None
     # The account's web identity token issuer, once read (federated tenants only).
     token_issuer: str | None = None
     # Whether the domain serves managed login (version 2), as read (else as configured).
@@ -304,14 +314,16 @@ def diagnose(
     now: dt.datetime,
     client: str | None = None,
     iam: IamClient | None = None,
+    identity: IdentityClient | None = None,
 ) -> Diagnosis:
     """Check the deployment of environment `env` (its `config`, its stack's `outputs`).
 
     `entra` None skips the Entra side (the metadata is still fetched and checked);
     `client` limits the sign-in URLs to one app client; `iam` reads the account's
-    outbound identity federation, for tenants that sign in with `federation` (None skips it).
+    outbound identity federation, for tenants that sign in with `federation` (None skips it);
+    `identity` reads the identity pool, when the config has one (None skips it).
     """
-    run = _Run(env, config, outputs, cognito, fetch, entra, now, iam)
+    run = _Run(env, config, outputs, cognito, fetch, entra, now, iam, identity)
     stack = _check_outputs(run)
     urls: list[SignInUrl] = []
     if stack is not None:
@@ -372,6 +384,8 @@ def _check_aws_and_entra(
     for app_client in run.config.clients:
         if app_client.name in deployed:
             _check_client(run, pool_id, app_client, deployed[app_client.name], providers)
+    if run.identity is not None:
+        _check_identity_pool(run, run.identity, pool_id, deployed)
     if run.iam is not None and any(t.federation is not None for t in run.config.entra):
         run.token_issuer = _check_outbound_federation(run, run.iam)
     for tenant in run.config.entra:
@@ -544,6 +558,100 @@ def _check_login_version(run: _Run, name: str, version: int | None) -> None:
             f"says {wanted} (domain.managed_login_version)",
             run.deploy,
         )
+
+
+# --- the identity pool ----------------------------------------------------------------
+
+
+def _check_identity_pool(
+    run: _Run,
+    identity: IdentityClient,
+    pool_id: str,
+    deployed: Mapping[str, AppClientOutputs],
+) -> None:
+    """The identity pool trusts every app client's ID tokens and gives signed-in users the
+    authenticated role (through the config's rules, when it has some); no guests."""
+    settings = run.config.identity_pool
+    if settings is None:
+        return
+    identity_pool_id = run.outputs.get(keys.IDENTITY_POOL_ID)
+    if not identity_pool_id:
+        run.error(
+            "identity_pool",
+            f"the outputs have no {keys.IDENTITY_POOL_ID}, though the config has identity_pool",
+            run.deploy,
+            "the app has no identity pool to get AWS credentials from",
+        )
+        return
+    try:
+        described = _describe(
+            "identity_pool",
+            "DescribeIdentityPool",
+            partial(identity.describe_identity_pool, IdentityPoolId=identity_pool_id),
+        )
+        roles = _describe(
+            "identity_pool",
+            "GetIdentityPoolRoles",
+            partial(identity.get_identity_pool_roles, IdentityPoolId=identity_pool_id),
+        )
+    except AwsReadError as error:
+        run.warn(
+            "identity_pool",
+            f"identity pool {identity_pool_id} could not be read ({error})",
+            "Run the doctor with permission for cognito-identity:DescribeIdentityPool and "
+            "GetIdentityPoolRoles",
+        )
+        return
+    if described is None or roles is None:
+        run.error(
+            "identity_pool",
+            f"identity pool {identity_pool_id} (output {keys.IDENTITY_POOL_ID}) does not exist "
+            f"in {run.config.region}",
+            run.deploy + ", then export the mobile configs again",
+            "the app's GetId call fails with ResourceNotFoundException",
+        )
+        return
+    what = f"identity pool {identity_pool_id}"
+    provider = f"cognito-idp.{run.config.region}.amazonaws.com/{pool_id}"
+    trusted = {
+        str(p.get("ClientId"))
+        for p in described.get("CognitoIdentityProviders") or []
+        if p.get("ProviderName") == provider
+    }
+    for name, outputs in deployed.items():
+        if outputs.client_id not in trusted:
+            run.error(
+                "identity_pool",
+                f"{what} does not accept ID tokens of app client {name!r} "
+                f"({outputs.client_id}) from {provider}",
+                run.deploy,
+                "the app's GetId call refuses its ID token (NotAuthorizedException)",
+            )
+    if described.get("AllowUnauthenticatedIdentities"):
+        run.warn(
+            "identity_pool",
+            f"{what} allows unauthenticated identities; the stack never does",
+            run.deploy,
+        )
+    if not (roles.get("Roles") or {}).get("authenticated"):
+        run.error(
+            "identity_pool",
+            f"{what} has no authenticated role",
+            run.deploy,
+            "signed-in users get no AWS credentials: GetCredentialsForIdentity fails",
+        )
+    if settings.role_rules:
+        mappings = roles.get("RoleMappings") or {}
+        for name, outputs in deployed.items():
+            mapping = mappings.get(f"{provider}:{outputs.client_id}") or {}
+            if mapping.get("Type") != "Rules":
+                run.warn(
+                    "identity_pool",
+                    f"{what} applies no role rules to app client {name!r}; the config has "
+                    "identity_pool.role_rules",
+                    run.deploy,
+                    "users of this client get the authenticated role, whatever their groups",
+                )
 
 
 # --- identity providers and claims -------------------------------------------------------
