@@ -8,6 +8,7 @@ real Cognito refuses, so the doctor judges against the config, never against wha
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import threading
@@ -25,8 +26,9 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from mobile_sso.cli import app
-from mobile_sso.config import ENTRA_EMAIL_CLAIM, load_config
-from mobile_sso.doctor_checks import CATEGORIES
+from mobile_sso.cli_common import metadata_fetcher
+from mobile_sso.config import ENTRA_EMAIL_CLAIM, EnvironmentConfig, load_config
+from mobile_sso.doctor_checks import CATEGORIES, Diagnosis, diagnose
 from mobile_sso.entra_graph import CLOUDS
 from tests.conftest import example_data
 from tests.emulators import EntraEmulator
@@ -283,6 +285,18 @@ def doctor(deployment: Deployment, *extra: str) -> Outcome:
     result = runner.invoke(app, [*args, "--json", *extra])
     assert result.exit_code in (0, 1), result.output
     return Outcome(result.exit_code, json.loads(result.stdout), result.stderr)
+
+
+def diagnose_directly(deployment: Deployment, config: EnvironmentConfig, **ports: Any) -> Diagnosis:
+    """The doctor's checks without the CLI, for `config`: moto's Cognito, the emulator's
+    metadata, no Entra reads, unless `ports` (keyword arguments of `diagnose`) say otherwise."""
+    arguments: dict[str, Any] = {
+        "cognito": deployment.cognito,
+        "fetch": metadata_fetcher("mobile-sso doctor (tests)"),
+        "entra": None,
+        "now": dt.datetime.now(dt.UTC),
+    }
+    return diagnose("example", config, deployment.outputs, **(arguments | ports))
 
 
 def config_file(tmp_path: Path, **tenant_changes: Any) -> Path:

@@ -5,7 +5,6 @@ wrapper answers GetIdentityPoolRoles as Cognito does."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,11 +12,10 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from mobile_sso.cli_common import metadata_fetcher
 from mobile_sso.config import EnvironmentConfig, parse_config
-from mobile_sso.doctor_checks import Diagnosis, diagnose
+from mobile_sso.doctor_checks import Diagnosis
 from tests.conftest import example_data
-from tests.test_doctor import REGION, Deployment, deployment  # noqa: F401 - the fixture
+from tests.test_doctor import REGION, Deployment, deployment, diagnose_directly  # noqa: F401
 
 AUTHENTICATED_ROLE = "arn:aws:iam::123456789012:role/signed-in"
 TESTERS_ROLE = "arn:aws:iam::123456789012:role/testers"
@@ -86,16 +84,7 @@ def run_doctor(
     config: EnvironmentConfig,
     identity: IdentityPools,
 ) -> Diagnosis:
-    return diagnose(
-        "example",
-        config,
-        deployment.outputs,
-        cognito=deployment.cognito,
-        fetch=metadata_fetcher("test"),
-        entra=None,
-        now=dt.datetime.now(dt.UTC),
-        identity=identity,
-    )
+    return diagnose_directly(deployment, config, identity=identity)
 
 
 def findings(diagnosis: Diagnosis) -> list[tuple[str, str, str]]:

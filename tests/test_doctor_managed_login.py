@@ -5,17 +5,15 @@ a wrapper around its client answers those two calls as Cognito does."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from mobile_sso.cli_common import metadata_fetcher
 from mobile_sso.config import EnvironmentConfig, parse_config
-from mobile_sso.doctor_checks import Diagnosis, diagnose
+from mobile_sso.doctor_checks import Diagnosis
 from tests.conftest import example_data
-from tests.test_doctor import Deployment, deployment  # noqa: F401 - the fixture
+from tests.test_doctor import Deployment, deployment, diagnose_directly  # noqa: F401
 
 
 class ManagedLoginCognito:
@@ -72,15 +70,7 @@ def run_doctor(
     config: EnvironmentConfig,
     cognito: ManagedLoginCognito,
 ) -> Diagnosis:
-    return diagnose(
-        "example",
-        config,
-        deployment.outputs,
-        cognito=cognito,
-        fetch=metadata_fetcher("test"),
-        entra=None,
-        now=dt.datetime.now(dt.UTC),
-    )
+    return diagnose_directly(deployment, config, cognito=cognito)
 
 
 def findings(diagnosis: Diagnosis) -> list[tuple[str, str, str]]:

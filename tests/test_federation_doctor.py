@@ -9,7 +9,6 @@ role and the configured audience, matched in Entra's order (issuer, subject, aud
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,10 +22,10 @@ from typer.testing import CliRunner
 
 from mobile_sso import outputs as keys
 from mobile_sso.cli import app
-from mobile_sso.cli_common import entra_credential_source, metadata_fetcher
+from mobile_sso.cli_common import entra_credential_source
 from mobile_sso.config import EntraTenant, EnvironmentConfig, parse_config
 from mobile_sso.doctor import _entra_opener
-from mobile_sso.doctor_checks import Diagnosis, diagnose
+from mobile_sso.doctor_checks import Diagnosis
 from mobile_sso.entra_graph import (
     CredentialSource,
     DeployerSecret,
@@ -36,7 +35,7 @@ from mobile_sso.entra_graph import (
     open_reader,
 )
 from tests.conftest import example_data
-from tests.test_doctor import Deployment, deployment  # noqa: F401 - the fixture
+from tests.test_doctor import Deployment, deployment, diagnose_directly  # noqa: F401
 
 ISSUER = "https://4f1c7a2e-0b9d-4e51-9a38-6d2f0c8e5b17.tokens.sts.global.api.aws"
 AUDIENCE = "api://AzureADTokenExchange"
@@ -125,17 +124,8 @@ def run_doctor(
     config: EnvironmentConfig,
     iam: FakeIam | None = ENABLED,
 ) -> Diagnosis:
-    outputs = {**deployment.outputs, keys.ENTRA_HANDLER_ROLE_ARN: ROLE_ARN}
-    return diagnose(
-        "example",
-        config,
-        outputs,
-        cognito=deployment.cognito,
-        fetch=metadata_fetcher("test"),
-        entra=admin_reader(deployment),
-        now=dt.datetime.now(dt.UTC),
-        iam=iam,
-    )
+    deployment.outputs[keys.ENTRA_HANDLER_ROLE_ARN] = ROLE_ARN
+    return diagnose_directly(deployment, config, entra=admin_reader(deployment), iam=iam)
 
 
 def federation_findings(diagnosis: Diagnosis) -> list[tuple[str, str, str]]:
