@@ -108,8 +108,9 @@ def doctor_command(
 ) -> None:
     """Check a deployed environment across AWS and Entra ID, read-only.
 
-    Compares the live user pool, its domain, each app client's OAuth settings and identity
-    providers, each identity provider's metadata (reachable, parses, signing certificate
+    Compares the live user pool, its domain (and managed login styles), each app client's
+    OAuth settings and identity providers, the identity pool if any, each identity provider's
+    metadata (reachable, parses, signing certificate
     valid for more than 30 days and the one Entra signs with) and the Entra enterprise
     application (identifier, reply URL, SAML mode, assignments, users' email) with the
     environment's config; for a tenant signed in with federation, also the account's
