@@ -109,9 +109,12 @@ def doctor_command(
     providers, each identity provider's metadata (reachable, parses, signing certificate
     valid for more than 30 days and the one Entra signs with) and the Entra enterprise
     application (identifier, reply URL, SAML mode, assignments, users' email) with the
-    environment's config. Each finding names the error users get until it is fixed, and the
-    fix. Then it prints, per client and identity provider, a hosted-UI URL that goes straight
-    to Entra, for a quick manual sign-in test.
+    environment's config. With `groups` set, also the groups wiring: the pool's V2_0
+    pre-token-generation trigger and feature plan, its group attributes, each identity
+    provider's group claim mappings, and the application's groupMembershipClaims. Each
+    finding names the error users get until it is fixed, and the fix. Then it prints, per
+    client and identity provider, a hosted-UI URL that goes straight to Entra, for a quick
+    manual sign-in test.
 
     Categories: outputs, pool, domain, client, idp, claims, metadata, entra_app, assignment.
     Exit code 0: healthy (warnings allowed); 1: problems found, or the deployment could not
