@@ -39,6 +39,12 @@ SCOPES_NEEDING_OPENID = ("email", "phone", "profile")
 
 # Entra ID's SAML claim URIs (the defaults of a new enterprise application).
 ENTRA_EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+# Entra's group claims: group object ids, and the Graph link sent instead above 150 groups.
+ENTRA_GROUPS_CLAIM = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+ENTRA_OVERAGE_CLAIM = "http://schemas.microsoft.com/claims/groups.link"
+# The user pool's custom attributes (custom:<name>) those two claims are mapped to.
+GROUPS_ATTRIBUTE = "groups"
+OVERAGE_ATTRIBUTE = "groups_overage"
 ENTRA_CLOUDS = ("global", "usgov", "usgov-dod", "china")
 # Names Cognito keeps for its own and the social providers.
 RESERVED_IDP_NAMES = ("cognito", "google", "facebook", "loginwithamazon", "signinwithapple")
@@ -655,10 +661,20 @@ def _iam_resource(value: str) -> str:
     return value
 
 
+GroupSource = Literal["application_groups", "security_groups", "all"]
+# `groups.source` as Graph's application.groupMembershipClaims value (the stack sets it, the
+# doctor checks it).
+GROUP_MEMBERSHIP_CLAIMS: dict[GroupSource, str] = {
+    "application_groups": "ApplicationGroup",
+    "security_groups": "SecurityGroup",
+    "all": "All",
+}
+
+
 class GroupsSettings(_Strict):
     """Entra group memberships in the tokens, for every tenant."""
 
-    source: Literal["application_groups", "security_groups", "all"] = Field(
+    source: GroupSource = Field(
         default="application_groups",
         description="Which groups Entra sends: those assigned to the app (smallest, "
         "recommended), all security groups, or all groups.",

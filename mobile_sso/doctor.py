@@ -109,15 +109,17 @@ def doctor_command(
     """Check a deployed environment across AWS and Entra ID, read-only.
 
     Compares the live user pool, its domain (and managed login styles), each app client's
-    OAuth settings and identity providers, the identity pool if any, each identity provider's
-    metadata (reachable, parses, signing certificate
-    valid for more than 30 days and the one Entra signs with) and the Entra enterprise
-    application (identifier, reply URL, SAML mode, assignments, users' email) with the
-    environment's config; for a tenant signed in with federation, also the account's
-    outbound identity federation and the deployer app registration's federated credential.
-    Each finding names the error users get until it is fixed, and the fix. Then it prints,
-    per client and identity provider, a hosted-UI URL that goes straight to Entra, for a
-    quick manual sign-in test.
+    OAuth settings and identity providers, the identity pool if any, each identity
+    provider's metadata (reachable, parses, signing certificate valid for more than 30 days
+    and the one Entra signs with) and the Entra enterprise application (identifier, reply
+    URL, SAML mode, assignments, users' email) with the environment's config. With `groups`
+    set, also the groups wiring: the pool's V2_0 pre-token-generation trigger and feature
+    plan, its group attributes, each identity provider's group claim mappings, and the
+    application's groupMembershipClaims. For a tenant signed in with federation, also the
+    account's outbound identity federation and the deployer app registration's federated
+    credential. Each finding names the error users get until it is fixed, and the fix. Then
+    it prints, per client and identity provider, a hosted-UI URL that goes straight to
+    Entra, for a quick manual sign-in test.
 
     Categories: outputs, pool, domain, client, identity_pool, idp, claims, metadata,
     federation, entra_app, assignment.

@@ -20,9 +20,15 @@ from urllib.parse import quote, urlencode, urlsplit
 from mobile_sso import outputs as keys
 from mobile_sso.config import (
     ENTRA_EMAIL_CLAIM,
+    ENTRA_GROUPS_CLAIM,
+    ENTRA_OVERAGE_CLAIM,
+    GROUP_MEMBERSHIP_CLAIMS,
+    GROUPS_ATTRIBUTE,
+    OVERAGE_ATTRIBUTE,
     AppClient,
     EntraTenant,
     EnvironmentConfig,
+    GroupsSettings,
     OAuthFlow,
 )
 from mobile_sso.entra_graph import (
@@ -72,6 +78,11 @@ BAD_RELAY_STATE = "Cognito: 'Invalid samlResponse or relayState from identity pr
 REDIRECT_MISMATCH = "Cognito's error page (/error?error=redirect_mismatch) instead of sign-in"
 UNAUTHORIZED_CLIENT = "Cognito answers error=unauthorized_client instead of the sign-in page"
 INVALID_SCOPE = "Cognito answers error=invalid_scope instead of the sign-in page"
+NO_GROUPS_CLAIM = "ID and access tokens without a groups claim"
+OVERAGE_UNSEEN = (
+    "users in more than 150 groups get tokens without groups and without groups_overage, so "
+    "the app cannot tell that it must read their groups from Microsoft Graph"
+)
 MAX_USERS_CHECKED = 50
 ENTRA_USERS_PAGE = "Entra admin center > Enterprise applications > <app> > Users and groups"
 
@@ -357,6 +368,8 @@ def _check_aws_and_entra(
         )
         return
     _check_pool(run, pool["UserPool"])
+    if run.config.groups is not None:
+        _check_pool_groups(run, pool["UserPool"])
     _check_domain(run, pool_id)
     providers: dict[str, Mapping[str, Any]] = {}
     for tenant in run.config.entra:
@@ -381,6 +394,8 @@ def _check_aws_and_entra(
         providers[tenant.idp_name] = described["IdentityProvider"]
         _check_identity_provider(run, tenant, described["IdentityProvider"])
         _check_attribute_mapping(run, tenant, described["IdentityProvider"], pool["UserPool"])
+        if run.config.groups is not None:
+            _check_groups_mapping(run, tenant, described["IdentityProvider"])
     for app_client in run.config.clients:
         if app_client.name in deployed:
             _check_client(run, pool_id, app_client, deployed[app_client.name], providers)
@@ -498,6 +513,55 @@ def _check_pool(run: _Run, pool: Mapping[str, Any]) -> None:
             "(email required and mutable)",
             "a user's second sign-in fails: Cognito rewrites mapped attributes at every "
             "federated sign-in and cannot change an immutable one",
+        )
+
+
+def _check_pool_groups(run: _Run, pool: Mapping[str, Any]) -> None:
+    """With groups on: the pool runs a V2_0 pre-token-generation trigger, on a feature plan
+    that allows it, and has the attributes Entra's group claims are mapped to."""
+    who = f"user pool {pool.get('Id')}"
+    triggers = pool.get("LambdaConfig") or {}
+    version = (triggers.get("PreTokenGenerationConfig") or {}).get("LambdaVersion")
+    if version is None and not triggers.get("PreTokenGeneration"):
+        run.error(
+            "pool",
+            f"{who} has no pre-token-generation trigger, which puts the groups into the tokens",
+            run.deploy + " (it attaches the stack's groups function as a V2_0 trigger)",
+            NO_GROUPS_CLAIM,
+        )
+    elif version != "V2_0":
+        run.error(
+            "pool",
+            f"{who}'s pre-token-generation trigger gets {version or 'V1_0'} events, not V2_0: "
+            "a V1_0 event cannot change access tokens, and the stack's groups function "
+            "returns it unchanged",
+            run.deploy + " (it sets the trigger's event version to V2_0)",
+            NO_GROUPS_CLAIM,
+        )
+    tier = pool.get("UserPoolTier")
+    if tier is not None and tier not in ("ESSENTIALS", "PLUS"):
+        run.error(
+            "pool",
+            f"{who} is on the {tier} feature plan, which cannot run V2_0 pre-token-generation "
+            "triggers",
+            "Set the pool's feature plan to Essentials (or Plus): " + run.deploy_lc,
+            NO_GROUPS_CLAIM,
+        )
+    attributes = {a.get("Name") for a in pool.get("SchemaAttributes") or []}
+    missing = [
+        f"custom:{name}"
+        for name in (GROUPS_ATTRIBUTE, OVERAGE_ATTRIBUTE)
+        if f"custom:{name}" not in attributes
+    ]
+    if missing:
+        without_groups = f"custom:{GROUPS_ATTRIBUTE}" in missing
+        run.add(
+            "pool",
+            "error" if without_groups else "warning",
+            f"{who} lacks the custom attribute(s) {', '.join(missing)}, which Entra's group "
+            "claims are mapped to",
+            run.deploy + " (it adds them: a pool takes new custom attributes, never loses any)",
+            NO_GROUPS_CLAIM if without_groups else OVERAGE_UNSEEN,
         )
 
 
@@ -787,6 +851,31 @@ def _check_attribute_mapping(
             )
 
 
+def _check_groups_mapping(run: _Run, tenant: EntraTenant, idp: Mapping[str, Any]) -> None:
+    """With groups on: the provider maps Entra's group claims to the pool's attributes."""
+    mapping: Mapping[str, str] = idp.get("AttributeMapping") or {}
+    wanted: tuple[tuple[str, str, Severity, str], ...] = (
+        (f"custom:{GROUPS_ATTRIBUTE}", ENTRA_GROUPS_CLAIM, "error", NO_GROUPS_CLAIM),
+        (f"custom:{OVERAGE_ATTRIBUTE}", ENTRA_OVERAGE_CLAIM, "warning", OVERAGE_UNSEEN),
+    )
+    for attribute, claim, severity, user_error in wanted:
+        actual = mapping.get(attribute)
+        if actual == claim:
+            continue
+        found = (
+            f"fills {attribute} from the claim {actual}"
+            if actual
+            else f"maps no claim to {attribute}"
+        )
+        run.add(
+            "claims",
+            severity,
+            f"identity provider {tenant.idp_name!r} {found}; Entra sends it as {claim}",
+            run.deploy,
+            user_error,
+        )
+
+
 # --- app clients -------------------------------------------------------------------------
 
 
@@ -1042,6 +1131,8 @@ def _check_entra_app(
         )
         return None
     _check_application(run, tenant, app, entity_id)
+    if run.config.groups is not None:
+        _check_group_claims(run, app, run.config.groups)
     sp = reader.service_principal(app_id)
     if sp is None:
         run.error(
@@ -1085,6 +1176,35 @@ def _check_application(
             f"{what} has the logout URL {app.logout_url or 'none'}, not Cognito's {run.logout_url}",
             f"{basic} > Logout Url: {run.logout_url} (the SamlSignOutUrl output)",
             "SAML sign-out does not return to Cognito",
+        )
+
+
+def _check_group_claims(run: _Run, app: EntraApplication, groups: GroupsSettings) -> None:
+    """Entra sends the groups that the config's groups.source names (groupMembershipClaims)."""
+    wanted = GROUP_MEMBERSHIP_CLAIMS[groups.source]
+    actual = app.group_membership_claims
+
+    def canonical(value: str | None) -> str:
+        return (value or "None").replace(" ", "").casefold()
+
+    if canonical(actual) == canonical(wanted):
+        return
+    what = f"Entra application {app.display_name!r} ({app.app_id})"
+    fix = run.deploy + f" (it sets groupMembershipClaims to {wanted})"
+    if canonical(actual) == canonical(None):
+        run.error(
+            "entra_app",
+            f"{what} has groupMembershipClaims {actual or 'null'}: Entra sends no groups claim",
+            fix,
+            NO_GROUPS_CLAIM,
+        )
+    else:
+        run.error(
+            "entra_app",
+            f"{what} has groupMembershipClaims {actual}, not {wanted} (the config's "
+            f"groups.source: {groups.source})",
+            fix,
+            "tokens carry other groups than the config's groups.source names",
         )
 
 

@@ -135,6 +135,9 @@ class EntraApplication:
     identifier_uris: tuple[str, ...]
     redirect_uris: tuple[str, ...]
     logout_url: str | None
+    # Which groups Entra puts in its tokens (ApplicationGroup, SecurityGroup, All, ...);
+    # None when it sends no groups claim.
+    group_membership_claims: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ class GraphReader(Protocol):
     def user(self, object_id: str) -> EntraUser | None: ...
 
 
-APPLICATION_FIELDS = "id,appId,displayName,identifierUris,web"
+APPLICATION_FIELDS = "id,appId,displayName,identifierUris,web,groupMembershipClaims"
 SERVICE_PRINCIPAL_FIELDS = (
     "id,appId,displayName,accountEnabled,preferredSingleSignOnMode,appRoleAssignmentRequired,"
     "preferredTokenSigningKeyThumbprint"
@@ -240,6 +243,7 @@ class HttpGraphReader:
             identifier_uris=tuple(data.get("identifierUris") or ()),
             redirect_uris=tuple(web.get("redirectUris") or ()),
             logout_url=web.get("logoutUrl") or None,
+            group_membership_claims=data.get("groupMembershipClaims") or None,
         )
 
     def service_principal(self, app_id: str) -> EntraServicePrincipal | None:

@@ -9,14 +9,8 @@ from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
+from mobile_sso.config import GROUPS_ATTRIBUTE, OVERAGE_ATTRIBUTE
 from sso_constructs.bundling import REPO, PythonBundle
-
-# The user pool attributes Entra's groups claim and its overage marker are mapped to.
-GROUPS_ATTRIBUTE = "groups"
-OVERAGE_ATTRIBUTE = "groups_overage"
-# Entra's SAML claims: group object ids, and the Graph link sent instead above 150 groups.
-ENTRA_GROUPS_CLAIM = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
-ENTRA_OVERAGE_CLAIM = "http://schemas.microsoft.com/claims/groups.link"
 
 PRE_TOKEN_BUNDLE = PythonBundle(
     source=REPO / "lambda" / "pre_token_groups",

@@ -28,6 +28,11 @@ from constructs import Construct
 
 from mobile_sso import outputs
 from mobile_sso.config import (
+    ENTRA_GROUPS_CLAIM,
+    ENTRA_OVERAGE_CLAIM,
+    GROUP_MEMBERSHIP_CLAIMS,
+    GROUPS_ATTRIBUTE,
+    OVERAGE_ATTRIBUTE,
     AppClient,
     CustomDomain,
     EntraTenant,
@@ -44,24 +49,10 @@ from sso_constructs.entra_saml_application import (
     EntraSamlApplication,
     PrincipalType,
 )
-from sso_constructs.groups_trigger import (
-    ENTRA_GROUPS_CLAIM,
-    ENTRA_OVERAGE_CLAIM,
-    GROUPS_ATTRIBUTE,
-    OVERAGE_ATTRIBUTE,
-    GroupsTokenTrigger,
-    group_attributes,
-)
+from sso_constructs.groups_trigger import GroupsTokenTrigger, group_attributes
 
 _REMOVAL = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
 
-
-# The config's `groups.source` as Graph's application.groupMembershipClaims value.
-_GROUP_CLAIMS = {
-    "application_groups": "ApplicationGroup",
-    "security_groups": "SecurityGroup",
-    "all": "All",
-}
 
 # cdk-nag writes an IAM policy variable ${x} as <x> in the finding it reports.
 _NAG_VARIABLE = re.compile(r"[$][{]([^}]*)[}]")
@@ -288,7 +279,7 @@ class MobileSsoStack(Stack):
             notes=entra.notes,
             retain_on_delete=entra.retain_on_delete,
             cloud=EntraCloud(entra.cloud),
-            group_membership_claims=_GROUP_CLAIMS[self.config.groups.source]
+            group_membership_claims=GROUP_MEMBERSHIP_CLAIMS[self.config.groups.source]
             if self.config.groups
             else None,
         )
