@@ -5,13 +5,18 @@ wrapper answers GetIdentityPoolRoles as Cognito does."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
+import yaml
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from typer.testing import CliRunner
 
+from mobile_sso.cli import app
 from mobile_sso.config import EnvironmentConfig, parse_config
 from mobile_sso.doctor_checks import Diagnosis
 from tests.conftest import example_data
@@ -224,3 +229,27 @@ def test_config_without_identity_pool_reads_none(
     config = parse_config(example_data(), "example.yaml")
 
     assert findings(run_doctor(deployment, config, refusing)) == []
+
+
+def test_doctor_command_reads_the_identity_pool_of_a_config_that_has_one(
+    deployment: Deployment,  # noqa: F811 - the fixture
+    identity_pool: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = example_data()
+    data["identity_pool"] = {}
+    config_path = tmp_path / "identity-pool.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(
+        "mobile_sso.doctor._identity_client", lambda _region: IdentityPools({"Roles": {}})
+    )
+    args = ["doctor", "--env", "example", "--config", str(config_path)]
+    args += ["--outputs-file", str(deployment.outputs_file), "--skip-entra", "--json"]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 1, result.output
+    [finding] = json.loads(result.stdout)["findings"]
+    assert finding["category"] == "identity_pool"
+    assert finding["message"].startswith(f"identity pool {identity_pool} has no authenticated role")
