@@ -28,7 +28,6 @@ from mobile_sso.doctor_checks import (
     CognitoClient,
     Diagnosis,
     EntraOpener,
-    Finding,
     IamClient,
     IdentityClient,
     diagnose,
@@ -139,35 +138,27 @@ def doctor_command(
             f"{client!r} is not an app client of {env}; configured: {known}", param_hint="--client"
         )
     instant = parse_instant(now, "--now")
+    outputs: dict[str, str] = {}
+    outputs_error: str | None = None
     try:
-        outputs = stack_outputs(env, config, outputs_file)
+        outputs = dict(stack_outputs(env, config, outputs_file))
     except ExportError as error:
-        diagnosis = Diagnosis(
-            (
-                Finding(
-                    "outputs",
-                    "error",
-                    f"the stack's outputs could not be read: {error}",
-                    f"Deploy the environment (make deploy ENV={env}), sign in to its AWS "
-                    "account, or pass the outputs file with --outputs-file",
-                ),
-            )
-        )
-    else:
-        diagnosis = diagnose(
-            env,
-            config,
-            outputs,
-            cognito=_cognito_client(config.region),
-            fetch=metadata_fetcher("mobile-sso doctor"),
-            entra=None if skip_entra else _entra_opener(config, entra_credentials),
-            now=instant,
-            client=client,
-            iam=_iam_client(config.region)
-            if any(tenant.federation is not None for tenant in config.entra)
-            else None,
-            identity=_identity_client(config.region) if config.identity_pool else None,
-        )
+        outputs_error = str(error)
+    diagnosis = diagnose(
+        env,
+        config,
+        outputs,
+        cognito=_cognito_client(config.region),
+        fetch=metadata_fetcher("mobile-sso doctor"),
+        entra=None if skip_entra else _entra_opener(config, entra_credentials),
+        now=instant,
+        client=client,
+        iam=_iam_client(config.region)
+        if any(tenant.federation is not None for tenant in config.entra)
+        else None,
+        identity=_identity_client(config.region) if config.identity_pool else None,
+        outputs_error=outputs_error,
+    )
     if as_json:
         typer.echo(json.dumps(diagnosis.as_dict(), indent=2))
         for note in diagnosis.notes:

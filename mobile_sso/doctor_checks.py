@@ -326,6 +326,7 @@ def diagnose(
     client: str | None = None,
     iam: IamClient | None = None,
     identity: IdentityClient | None = None,
+    outputs_error: str | None = None,
 ) -> Diagnosis:
     """Check the deployment of environment `env` (its `config`, its stack's `outputs`).
 
@@ -333,9 +334,21 @@ def diagnose(
     `client` limits the sign-in URLs to one app client; `iam` reads the account's
     outbound identity federation, for tenants that sign in with `federation` (None skips it);
     `identity` reads the identity pool, when the config has one (None skips it).
+    `outputs_error` says why there are no outputs: only what needs none is checked then
+    (the handler's federated sign-in, which a first deploy that rolled back may lack).
     """
     run = _Run(env, config, outputs, cognito, fetch, entra, now, iam, identity)
-    stack = _check_outputs(run)
+    if outputs_error is None:
+        stack = _check_outputs(run)
+    else:
+        stack = None
+        run.error(
+            "outputs",
+            f"the stack's outputs could not be read: {outputs_error}",
+            f"Deploy the environment (make deploy ENV={env}), sign in to its AWS account, or "
+            "pass the outputs file with --outputs-file",
+        )
+    _check_federation(run)
     urls: list[SignInUrl] = []
     if stack is not None:
         deployed = _client_outputs(run, stack)
@@ -401,8 +414,6 @@ def _check_aws_and_entra(
             _check_client(run, pool_id, app_client, deployed[app_client.name], providers)
     if run.identity is not None:
         _check_identity_pool(run, run.identity, pool_id, deployed)
-    if run.iam is not None and any(t.federation is not None for t in run.config.entra):
-        run.token_issuer = _check_outbound_federation(run, run.iam)
     for tenant in run.config.entra:
         _check_tenant(run, tenant, pool_id, providers.get(tenant.idp_name))
 
@@ -1092,7 +1103,7 @@ def _check_tenant(
     details = (idp or {}).get("ProviderDetails") or {}
     metadata_url = details.get("MetadataURL") or output_url
     active: str | None = None
-    if run.entra is not None and (app_id or tenant.federation is not None):
+    if run.entra is not None and app_id:
         active = _check_entra(run, tenant, pool_id, app_id)
     if metadata_url:
         _check_metadata(run, tenant, metadata_url, active)
@@ -1103,9 +1114,7 @@ def _check_entra(run: _Run, tenant: EntraTenant, pool_id: str, app_id: str) -> s
     assert run.entra is not None  # noqa: S101 - checked by the caller
     try:
         with run.entra(tenant) as reader:
-            if tenant.federation is not None:
-                _check_federated_credential(run, tenant, reader)
-            return _check_entra_app(run, tenant, reader, pool_id, app_id) if app_id else None
+            return _check_entra_app(run, tenant, reader, pool_id, app_id)
     except EntraReadError as error:
         run.error(
             "entra_app",
@@ -1318,6 +1327,27 @@ def _check_users_mail(
 
 
 # --- the handler's federated sign-in to Entra ---------------------------------------------
+
+
+def _check_federation(run: _Run) -> None:
+    """What the handler's federated sign-in to Entra needs; none of it needs the outputs."""
+    federated = [tenant for tenant in run.config.entra if tenant.federation is not None]
+    if not federated:
+        return
+    if run.iam is not None:
+        run.token_issuer = _check_outbound_federation(run, run.iam)
+    if run.entra is None:
+        return
+    for tenant in federated:
+        try:
+            with run.entra(tenant) as reader:
+                _check_federated_credential(run, tenant, reader)
+        except EntraReadError as error:
+            run.error(
+                "federation",
+                f"tenant {tenant.tenant_id} ({tenant.idp_name}) could not be read: {error.message}",
+                error.fix,
+            )
 
 
 def _check_outbound_federation(run: _Run, iam: IamClient) -> str | None:

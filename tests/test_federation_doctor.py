@@ -349,3 +349,33 @@ def test_doctor_command_reads_outbound_federation_for_a_federated_config(
     findings = json.loads(result.stdout)["findings"]
     assert [f["category"] for f in findings] == ["federation"]
     assert off.calls == 1
+
+
+def test_doctor_checks_the_federated_sign_in_of_a_stack_without_outputs(
+    deployment: Deployment,  # noqa: F811 - the fixture
+    registration: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A first deploy that failed on the federated sign-in rolled back: no stack, no outputs.
+    trust(deployment, registration, subject="arn:aws:iam::123456789012:role/someone-else")
+    data = example_data()
+    del data["entra"][0]["credentials_secret"]
+    data["entra"][0]["federation"] = {"client_id": registration["appId"]}
+    config_path = tmp_path / "federated.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr("mobile_sso.doctor._iam_client", lambda _region: ENABLED)
+    monkeypatch.setattr(
+        "mobile_sso.doctor._entra_opener", lambda _config, _choice: admin_reader(deployment)
+    )
+    monkeypatch.chdir(tmp_path)  # no cdk-outputs-example.json: CloudFormation is asked
+
+    result = runner.invoke(
+        app, ["doctor", "--env", "example", "--config", str(config_path), "--json"]
+    )
+
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["category"] for f in findings] == ["outputs", "federation"]
+    assert findings[0]["message"].startswith("the stack's outputs could not be read")
+    assert f"trusts the handler role {ROLE_ARN}" in findings[1]["message"]
