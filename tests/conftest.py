@@ -14,6 +14,7 @@ from aws_cdk.assertions import Template
 
 from mobile_sso.config import EnvironmentConfig, load_config, parse_config
 from stacks.sso_stack import MobileSsoStack
+from tests.doctor_deployment import deployment  # noqa: F401 - the doctor tests' fixture
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 

@@ -3,8 +3,8 @@ what the stack wires for them (the V2_0 pre-token-generation trigger on a featur
 runs it, the pool's group attributes, each provider's mapping of Entra's group claims, and
 the application's groupMembershipClaims); without `groups`, none of it.
 
-The deployment is tests/test_doctor.py's, wired for groups as the stack wires them; each test
-breaks one piece and expects exactly the finding that names it.
+The deployment is tests/doctor_deployment.py's, wired for groups as the stack wires them;
+each test breaks one piece and expects exactly the finding that names it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,8 @@ from mobile_sso.config import (
     GROUPS_ATTRIBUTE,
     OVERAGE_ATTRIBUTE,
 )
-from tests import test_doctor
 from tests.conftest import example_data
-from tests.test_doctor import REGION, Deployment, Outcome, doctor
-
-deployment = test_doctor.deployment  # the example environment in moto and the emulator
+from tests.doctor_deployment import REGION, Deployment, Outcome, doctor
 
 TRIGGER_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:MobileSso-Example-GroupsTrigger"
 V2_TRIGGER = {

@@ -20,7 +20,7 @@ from mobile_sso.cli import app
 from mobile_sso.config import EnvironmentConfig, parse_config
 from mobile_sso.doctor_checks import Diagnosis
 from tests.conftest import example_data
-from tests.test_doctor import REGION, Deployment, deployment, diagnose_directly  # noqa: F401
+from tests.doctor_deployment import REGION, Deployment, diagnose_directly
 
 AUTHENTICATED_ROLE = "arn:aws:iam::123456789012:role/signed-in"
 TESTERS_ROLE = "arn:aws:iam::123456789012:role/testers"
@@ -47,7 +47,7 @@ class IdentityPools:
 
 
 @pytest.fixture
-def identity_pool(deployment: Deployment) -> str:  # noqa: F811 - the fixture
+def identity_pool(deployment: Deployment) -> str:
     """The identity pool as the stack makes it, trusting both app clients; its id is in the
     outputs."""
     provider = f"cognito-idp.{REGION}.amazonaws.com/{deployment.pool_id}"
@@ -63,7 +63,7 @@ def identity_pool(deployment: Deployment) -> str:  # noqa: F811 - the fixture
     return str(made["IdentityPoolId"])
 
 
-def rules_for(deployment: Deployment) -> dict[str, Any]:  # noqa: F811 - the fixture
+def rules_for(deployment: Deployment) -> dict[str, Any]:
     provider = f"cognito-idp.{REGION}.amazonaws.com/{deployment.pool_id}"
     rule = {"Claim": "cognito:groups", "MatchType": "Contains", "Value": "testers"}
     return {
@@ -85,7 +85,7 @@ def config_with_identity_pool(*, rules: bool = False) -> EnvironmentConfig:
 
 
 def run_doctor(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     config: EnvironmentConfig,
     identity: IdentityPools,
 ) -> Diagnosis:
@@ -100,7 +100,7 @@ WITH_ROLE = {"Roles": {"authenticated": AUTHENTICATED_ROLE}}
 
 
 def test_identity_pool_as_the_stack_makes_it_is_healthy(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
 ) -> None:
     roles = {**WITH_ROLE, "RoleMappings": rules_for(deployment)}
@@ -111,7 +111,7 @@ def test_identity_pool_as_the_stack_makes_it_is_healthy(
 
 
 def test_missing_output_is_an_error(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     [(category, severity, message)] = findings(
         run_doctor(deployment, config_with_identity_pool(), IdentityPools(WITH_ROLE))
@@ -122,7 +122,7 @@ def test_missing_output_is_an_error(
 
 
 def test_identity_pool_that_is_gone_is_an_error(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     gone = f"{REGION}:00000000-0000-4000-8000-000000000000"
     deployment.outputs["IdentityPoolId"] = gone
@@ -136,7 +136,7 @@ def test_identity_pool_that_is_gone_is_an_error(
 
 
 def test_client_the_pool_does_not_trust_is_an_error_naming_it(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
 ) -> None:
     provider = f"cognito-idp.{REGION}.amazonaws.com/{deployment.pool_id}"
@@ -158,7 +158,7 @@ def test_client_the_pool_does_not_trust_is_an_error_naming_it(
 
 
 def test_guest_access_is_a_warning(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
 ) -> None:
     described = boto3.client("cognito-identity", region_name=REGION).describe_identity_pool(
@@ -180,7 +180,7 @@ def test_guest_access_is_a_warning(
 
 
 def test_pool_without_an_authenticated_role_is_an_error(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
 ) -> None:
     diagnosis = run_doctor(deployment, config_with_identity_pool(), IdentityPools({"Roles": {}}))
@@ -192,7 +192,7 @@ def test_pool_without_an_authenticated_role_is_an_error(
 
 
 def test_configured_role_rules_missing_for_a_client_are_a_warning(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
 ) -> None:
     mappings = rules_for(deployment)
@@ -208,7 +208,7 @@ def test_configured_role_rules_missing_for_a_client_are_a_warning(
 
 
 def test_unreadable_identity_pool_is_a_warning_and_the_other_checks_go_on(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
 ) -> None:
     deployment.update_client("ios", SupportedIdentityProviders=[])
@@ -223,7 +223,7 @@ def test_unreadable_identity_pool_is_a_warning_and_the_other_checks_go_on(
 
 
 def test_config_without_identity_pool_reads_none(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     refusing = IdentityPools(WITH_ROLE, error="AccessDeniedException")
     config = parse_config(example_data(), "example.yaml")
@@ -232,7 +232,7 @@ def test_config_without_identity_pool_reads_none(
 
 
 def test_doctor_command_reads_the_identity_pool_of_a_config_that_has_one(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     identity_pool: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

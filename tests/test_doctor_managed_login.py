@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from mobile_sso.config import EnvironmentConfig, parse_config
 from mobile_sso.doctor_checks import Diagnosis
 from tests.conftest import example_data
-from tests.test_doctor import Deployment, deployment, diagnose_directly  # noqa: F401
+from tests.doctor_deployment import Deployment, diagnose_directly
 
 
 class ManagedLoginCognito:
@@ -22,7 +22,7 @@ class ManagedLoginCognito:
 
     def __init__(
         self,
-        deployment: Deployment,  # noqa: F811 - the fixture
+        deployment: Deployment,
         version: int,
         branded: set[str],
         branding_error: str | None = None,
@@ -66,7 +66,7 @@ def config_with_login_version(version: int) -> EnvironmentConfig:
 
 
 def run_doctor(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     config: EnvironmentConfig,
     cognito: ManagedLoginCognito,
 ) -> Diagnosis:
@@ -78,7 +78,7 @@ def findings(diagnosis: Diagnosis) -> list[tuple[str, str, str]]:
 
 
 def test_managed_login_with_a_style_for_every_client_is_healthy(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     cognito = ManagedLoginCognito(deployment, 2, set(deployment.client_ids.values()))
 
@@ -89,7 +89,7 @@ def test_managed_login_with_a_style_for_every_client_is_healthy(
 
 
 def test_client_without_a_style_is_an_error_naming_it(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     cognito = ManagedLoginCognito(deployment, 2, {deployment.client_ids["ios"]})
 
@@ -103,7 +103,7 @@ def test_client_without_a_style_is_an_error_naming_it(
 
 
 def test_classic_hosted_ui_reads_no_styles(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     cognito = ManagedLoginCognito(deployment, 1, set())
 
@@ -114,7 +114,7 @@ def test_classic_hosted_ui_reads_no_styles(
 
 
 def test_domain_on_another_version_than_the_config_is_a_warning(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     branded = set(deployment.client_ids.values())
     cognito = ManagedLoginCognito(deployment, 1, branded)
@@ -127,7 +127,7 @@ def test_domain_on_another_version_than_the_config_is_a_warning(
 
 
 def test_domain_switched_to_managed_login_outside_the_stack_finds_clients_without_styles(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     cognito = ManagedLoginCognito(deployment, 2, set())
 
@@ -141,7 +141,7 @@ def test_domain_switched_to_managed_login_outside_the_stack_finds_clients_withou
 
 
 def test_unreadable_style_is_a_warning_and_the_other_checks_go_on(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     cognito = ManagedLoginCognito(deployment, 2, set(), branding_error="AccessDeniedException")
     deployment.update_client("ios", SupportedIdentityProviders=[])

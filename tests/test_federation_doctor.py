@@ -35,7 +35,7 @@ from mobile_sso.entra_graph import (
     open_reader,
 )
 from tests.conftest import example_data
-from tests.test_doctor import Deployment, deployment, diagnose_directly  # noqa: F401
+from tests.doctor_deployment import Deployment, diagnose_directly
 
 ISSUER = "https://4f1c7a2e-0b9d-4e51-9a38-6d2f0c8e5b17.tokens.sts.global.api.aws"
 AUDIENCE = "api://AzureADTokenExchange"
@@ -75,14 +75,14 @@ def federated_config(client_id: str, audience: str = AUDIENCE) -> EnvironmentCon
 
 
 @pytest.fixture
-def registration(deployment: Deployment) -> dict[str, Any]:  # noqa: F811 - the fixture
+def registration(deployment: Deployment) -> dict[str, Any]:
     """The deployer app registration, as bootstrap-entra leaves it: no credential yet."""
     made: dict[str, Any] = deployment.graph("POST", "/applications", {"displayName": "deployer"})
     return made
 
 
 def trust(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
     *,
     issuer: str = ISSUER,
@@ -101,7 +101,7 @@ def trust(
     )
 
 
-def admin_reader(deployment: Deployment) -> Any:  # noqa: F811 - the fixture
+def admin_reader(deployment: Deployment) -> Any:
     """Opens a Graph reader for a tenant with the emulator's credentials (an admin's)."""
     entra = deployment.entra
 
@@ -120,7 +120,7 @@ def admin_reader(deployment: Deployment) -> Any:  # noqa: F811 - the fixture
 
 
 def run_doctor(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     config: EnvironmentConfig,
     iam: FakeIam | None = ENABLED,
 ) -> Diagnosis:
@@ -191,7 +191,7 @@ def test_doctor_without_a_choice_opens_a_federated_tenant_with_the_cli_source(
 
 
 def test_credential_for_the_accounts_issuer_role_and_audience_passes(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     trust(deployment, registration)
@@ -203,7 +203,7 @@ def test_credential_for_the_accounts_issuer_role_and_audience_passes(
 
 
 def test_missing_deployer_registration_is_an_error_entra_calls_aadsts700016(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     absent = "0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c"
 
@@ -217,7 +217,7 @@ def test_missing_deployer_registration_is_an_error_entra_calls_aadsts700016(
 
 
 def test_credential_for_another_issuer_is_an_error_entra_calls_aadsts700211(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     other = "https://0000aaaa-0b9d-4e51-9a38-6d2f0c8e5b17.tokens.sts.global.api.aws"
@@ -234,7 +234,7 @@ def test_credential_for_another_issuer_is_an_error_entra_calls_aadsts700211(
 
 
 def test_credential_for_another_role_is_an_error_entra_calls_aadsts700213(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     other = "arn:aws:iam::123456789012:role/someone-else"
@@ -251,7 +251,7 @@ def test_credential_for_another_role_is_an_error_entra_calls_aadsts700213(
 
 
 def test_credential_for_another_audience_is_an_error_entra_calls_aadsts700212(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     trust(deployment, registration, audience="api://other")
@@ -269,7 +269,7 @@ def test_credential_for_another_audience_is_an_error_entra_calls_aadsts700212(
 
 
 def test_outbound_federation_off_is_an_error_naming_the_enable_command(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     trust(deployment, registration)
@@ -285,7 +285,7 @@ def test_outbound_federation_off_is_an_error_naming_the_enable_command(
 
 
 def test_feature_disabled_exception_counts_as_federation_off(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     trust(deployment, registration)
@@ -300,7 +300,7 @@ def test_feature_disabled_exception_counts_as_federation_off(
 
 
 def test_unreadable_outbound_federation_warns_and_skips_the_issuer_check(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     # Another issuer would be an error if the account's issuer were known.
@@ -316,7 +316,7 @@ def test_unreadable_outbound_federation_warns_and_skips_the_issuer_check(
 
 
 def test_tenant_with_a_secret_gets_no_federation_checks(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
 ) -> None:
     iam = FakeIam(iam_error("AccessDenied"))
     config = parse_config(example_data(), "example.yaml")
@@ -328,7 +328,7 @@ def test_tenant_with_a_secret_gets_no_federation_checks(
 
 
 def test_doctor_command_reads_outbound_federation_for_a_federated_config(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -352,7 +352,7 @@ def test_doctor_command_reads_outbound_federation_for_a_federated_config(
 
 
 def test_doctor_checks_the_federated_sign_in_of_a_stack_without_outputs(
-    deployment: Deployment,  # noqa: F811 - the fixture
+    deployment: Deployment,
     registration: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
