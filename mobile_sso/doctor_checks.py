@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol, get_args
@@ -271,6 +271,33 @@ class _Run:
     managed_login: bool = False
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Each tenant's Graph reader, opened once per run (one sign-in), None when it could not
+    # be; closed when the run ends.
+    readers: dict[str, GraphReader | None] = field(default_factory=dict)
+    closing: ExitStack = field(default_factory=ExitStack)
+
+    def entra_reader(self, tenant: EntraTenant, category: Category) -> GraphReader | None:
+        """The tenant's Graph reader; None when Entra is not read, or when the reader cannot
+        be opened, which the first caller reports as a finding of `category`."""
+        if self.entra is None:
+            return None
+        if tenant.idp_name not in self.readers:
+            try:
+                reader = self.closing.enter_context(self.entra(tenant))
+            except EntraReadError as error:
+                reader = None
+                self.entra_unreadable(tenant, error, category)
+            self.readers[tenant.idp_name] = reader
+        return self.readers[tenant.idp_name]
+
+    def entra_unreadable(
+        self, tenant: EntraTenant, error: EntraReadError, category: Category
+    ) -> None:
+        self.error(
+            category,
+            f"tenant {tenant.tenant_id} ({tenant.idp_name}) could not be read: {error.message}",
+            error.fix,
+        )
 
     def add(
         self,
@@ -338,6 +365,11 @@ def diagnose(
     (the handler's federated sign-in, which a first deploy that rolled back may lack).
     """
     run = _Run(env, config, outputs, cognito, fetch, entra, now, iam, identity)
+    with run.closing:
+        return _diagnose(run, outputs_error, client)
+
+
+def _diagnose(run: _Run, outputs_error: str | None, client: str | None) -> Diagnosis:
     if outputs_error is None:
         stack = _check_outputs(run)
     else:
@@ -345,7 +377,7 @@ def diagnose(
         run.error(
             "outputs",
             f"the stack's outputs could not be read: {outputs_error}",
-            f"Deploy the environment (make deploy ENV={env}), sign in to its AWS account, or "
+            f"Deploy the environment (make deploy ENV={run.env}), sign in to its AWS account, or "
             "pass the outputs file with --outputs-file",
         )
     _check_federation(run)
@@ -356,7 +388,7 @@ def diagnose(
             _check_aws_and_entra(run, stack, deployed)
         except AwsReadError as error:
             run.error(error.category, f"{error} (the checks stopped here)", _AWS_ACCESS_FIX)
-        urls = _sign_in_urls(config, stack, deployed, client)
+        urls = _sign_in_urls(run.config, stack, deployed, client)
     order = {category: index for index, category in enumerate(CATEGORIES)}
     run.findings.sort(key=lambda f: (order[f.category], f.severity != "error"))
     return Diagnosis(tuple(run.findings), tuple(urls), tuple(run.notes))
@@ -1103,7 +1135,7 @@ def _check_tenant(
     details = (idp or {}).get("ProviderDetails") or {}
     metadata_url = details.get("MetadataURL") or output_url
     active: str | None = None
-    if run.entra is not None and app_id:
+    if app_id:
         active = _check_entra(run, tenant, pool_id, app_id)
     if metadata_url:
         _check_metadata(run, tenant, metadata_url, active)
@@ -1111,16 +1143,13 @@ def _check_tenant(
 
 def _check_entra(run: _Run, tenant: EntraTenant, pool_id: str, app_id: str) -> str | None:
     """The Entra side of one tenant; returns the active signing certificate's thumbprint."""
-    assert run.entra is not None  # noqa: S101 - checked by the caller
+    reader = run.entra_reader(tenant, "entra_app")
+    if reader is None:
+        return None
     try:
-        with run.entra(tenant) as reader:
-            return _check_entra_app(run, tenant, reader, pool_id, app_id)
+        return _check_entra_app(run, tenant, reader, pool_id, app_id)
     except EntraReadError as error:
-        run.error(
-            "entra_app",
-            f"tenant {tenant.tenant_id} ({tenant.idp_name}) could not be read: {error.message}",
-            error.fix,
-        )
+        run.entra_unreadable(tenant, error, "entra_app")
         return None
 
 
@@ -1336,18 +1365,14 @@ def _check_federation(run: _Run) -> None:
         return
     if run.iam is not None:
         run.token_issuer = _check_outbound_federation(run, run.iam)
-    if run.entra is None:
-        return
     for tenant in federated:
+        reader = run.entra_reader(tenant, "federation")
+        if reader is None:
+            continue
         try:
-            with run.entra(tenant) as reader:
-                _check_federated_credential(run, tenant, reader)
+            _check_federated_credential(run, tenant, reader)
         except EntraReadError as error:
-            run.error(
-                "federation",
-                f"tenant {tenant.tenant_id} ({tenant.idp_name}) could not be read: {error.message}",
-                error.fix,
-            )
+            run.entra_unreadable(tenant, error, "federation")
 
 
 def _check_outbound_federation(run: _Run, iam: IamClient) -> str | None:

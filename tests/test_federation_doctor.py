@@ -379,3 +379,37 @@ def test_doctor_checks_the_federated_sign_in_of_a_stack_without_outputs(
     assert [f["category"] for f in findings] == ["outputs", "federation"]
     assert findings[0]["message"].startswith("the stack's outputs could not be read")
     assert f"trusts the handler role {ROLE_ARN}" in findings[1]["message"]
+
+
+def test_a_federated_tenant_is_signed_in_to_once_for_all_its_entra_checks(
+    deployment: Deployment, registration: dict[str, Any]
+) -> None:
+    trust(deployment, registration)
+    open_tenant = admin_reader(deployment)
+    opened: list[str] = []
+
+    @contextmanager
+    def counting(tenant: EntraTenant) -> Iterator[GraphReader]:
+        opened.append(tenant.idp_name)
+        with open_tenant(tenant) as reader:
+            yield reader
+
+    deployment.outputs[keys.ENTRA_HANDLER_ROLE_ARN] = ROLE_ARN
+    config = federated_config(registration["appId"])
+
+    diagnosis = diagnose_directly(deployment, config, entra=counting, iam=ENABLED)
+
+    assert opened == [config.entra[0].idp_name]
+    assert diagnosis.findings == ()
+
+
+def test_a_tenant_that_cannot_be_read_is_reported_once(deployment: Deployment) -> None:
+    config = federated_config("5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e")
+
+    diagnosis = diagnose_directly(
+        deployment, config, entra=_entra_opener(config, CredentialSource.SECRET), iam=ENABLED
+    )
+
+    [finding] = diagnosis.findings
+    assert finding.category == "federation"
+    assert "uses federated credentials" in finding.message
