@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bundle.test_bundle_runs import BundledLambda, bundle, event, lambda_environment
+from tests.bundle.test_bundle_runs import REGION, BundledLambda, bundle, event, lambda_environment
 from tests.emulators import EntraEmulator, StsEmulator
 
 __all__ = ["bundle"]  # the module-scoped fixture, shared with the bundle's other tests
@@ -32,15 +32,12 @@ def federated(
         origin = Path(spec.origin)
         source = origin.parent if origin.name == "__init__.py" else origin
         (runtime_dir / source.name).symlink_to(source)
-    with EntraEmulator() as emulator, StsEmulator() as sts:
+    with EntraEmulator() as emulator, StsEmulator(region=REGION) as sts:
         emulator.add_federated_credential(issuer=sts.issuer, subject=sts.role_arn)
         env = {
             **lambda_environment(emulator),
+            **sts.lambda_environment(),
             "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_ENDPOINT_URL_STS": sts.url,
-            "AWS_ACCESS_KEY_ID": "ASIAEMULATEDROLE0001",
-            "AWS_SECRET_ACCESS_KEY": "emulated-secret-access-key",
-            "AWS_SESSION_TOKEN": "emulated-session-token",
         }
         running = BundledLambda(bundle, runtime_dir, env)
         try:

@@ -94,6 +94,17 @@ class StsEmulator:
         self.url = ""
         self.issued: list[str] = []
 
+    def lambda_environment(self) -> dict[str, str]:
+        """The environment the handler function sees, pointed at this emulator: its
+        region, its role's (fake) session credentials, and STS's endpoint."""
+        return {
+            "AWS_ENDPOINT_URL_STS": self.url,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "ASIAEMULATEDROLE0001",
+            "AWS_SECRET_ACCESS_KEY": "emulated-secret-access-key",
+            "AWS_SESSION_TOKEN": "emulated-session-token",
+        }
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> StsEmulator:

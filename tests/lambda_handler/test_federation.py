@@ -23,11 +23,8 @@ def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[StsEmulator]:
     """STS for the handler's account, reached the way the Lambda reaches it (its region's
     endpoint, here through AWS_ENDPOINT_URL_STS) with the function's role credentials."""
     with StsEmulator(region=REGION) as running:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", running.url)
-        monkeypatch.setenv("AWS_REGION", REGION)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAEMULATEDROLE0001")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulated-secret-access-key")
-        monkeypatch.setenv("AWS_SESSION_TOKEN", "emulated-session-token")
+        for name, value in running.lambda_environment().items():
+            monkeypatch.setenv(name, value)
         yield running
 
 

@@ -40,11 +40,8 @@ def sts(monkeypatch: pytest.MonkeyPatch, emulator: EntraEmulator) -> Iterator[St
     with StsEmulator(account_id=account, role_name=role, region=REGION, tls=tls) as running:
         monkeypatch.setenv("SSL_CERT_FILE", str(emulator.ca_bundle))
         monkeypatch.setenv("AWS_CA_BUNDLE", str(emulator.ca_bundle))
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", running.url)
-        monkeypatch.setenv("AWS_REGION", REGION)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAEMULATEDROLE0001")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulated-secret-access-key")
-        monkeypatch.setenv("AWS_SESSION_TOKEN", "emulated-session-token")
+        for name, value in running.lambda_environment().items():
+            monkeypatch.setenv(name, value)
         yield running
 
 
