@@ -27,14 +27,10 @@ from mobile_sso.check_response import fetch_metadata
 from mobile_sso.cli import app
 from mobile_sso.config import load_config
 from mobile_sso.entra_graph import (
-    CredentialSource,
-    DeployerSecret,
-    Endpoints,
     EntraReadError,
     HttpGraphWriter,
     SigningCertificate,
     SigningCertificates,
-    open_writer,
 )
 from mobile_sso.rotate_certificate import (
     METADATA_CACHE,
@@ -49,6 +45,7 @@ from mobile_sso.saml_check import Expectations, UnreadableMetadata, check_respon
 from tests.emulators import EntraEmulator
 from tests.emulators._pki import Issued
 from tests.emulators.clients import metadata_signing_thumbprints
+from tests.graph_clients import deployer_secret, deployer_writer, emulator_endpoints
 from tests.saml_factory import (
     ACS_URL,
     AUDIENCE,
@@ -118,25 +115,20 @@ def tenant() -> Iterator[Tenant]:
         seeded = entra.add_application("Rotation")
         app_id = seeded["application"]["appId"]
         sp_id = seeded["servicePrincipal"]["id"]
-        endpoints = Endpoints.for_cloud(
-            "global",
-            env={
-                "ENTRA_GRAPH_ENDPOINT": entra.graph_base_url,
-                "ENTRA_LOGIN_AUTHORITY": entra.authority_url,
-                "REQUESTS_CA_BUNDLE": str(entra.ca_bundle),
-            },
-        )
-
-        def deployer() -> DeployerSecret:
-            return DeployerSecret(entra.tenant_id, entra.client_id, entra.client_secret)
-
-        with open_writer(CredentialSource.SECRET, endpoints, entra.tenant_id, deployer) as graph:
+        with deployer_writer(entra) as graph:
             # The custom resource's certificate: 50 days left, so a rotation is due.
             first = graph.add_signing_certificate(sp_id, SUBJECT, T0 + dt.timedelta(days=50))
             graph.activate_signing_certificate(sp_id, first)
             entra.clock.set(T0)
             entra.clear_requests()
-            yield Tenant(entra, graph, app_id, sp_id, entra.metadata_url(app_id), endpoints.tls())
+            yield Tenant(
+                entra,
+                graph,
+                app_id,
+                sp_id,
+                entra.metadata_url(app_id),
+                emulator_endpoints(entra).tls(),
+            )
 
 
 @dataclass
@@ -447,7 +439,7 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deploy
         monkeypatch.setenv("ENTRA_LOGIN_AUTHORITY", entra.authority_url)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(entra.ca_bundle))
         monkeypatch.setattr(rotate_certificate, "utcnow", entra.clock.now)
-        secret = DeployerSecret(entra.tenant_id, entra.client_id, entra.client_secret)
+        secret = deployer_secret(entra)
         boto3.client("secretsmanager", region_name=config.region).create_secret(
             Name=tenant.credentials_secret,
             SecretString=json.dumps(
@@ -473,10 +465,7 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deploy
                 }
             )
         )
-        endpoints = Endpoints.for_cloud("global")
-        with open_writer(
-            CredentialSource.SECRET, endpoints, entra.tenant_id, lambda: secret
-        ) as graph:
+        with deployer_writer(entra) as graph:
             first = graph.add_signing_certificate(sp_id, SUBJECT, T0 + dt.timedelta(days=20))
             graph.activate_signing_certificate(sp_id, first)
         entra.clock.set(T0)

@@ -28,14 +28,12 @@ from mobile_sso.doctor import _entra_opener
 from mobile_sso.doctor_checks import Diagnosis
 from mobile_sso.entra_graph import (
     CredentialSource,
-    DeployerSecret,
-    Endpoints,
     EntraReadError,
     GraphReader,
-    open_reader,
 )
 from tests.conftest import example_data
 from tests.doctor_deployment import Deployment, diagnose_directly
+from tests.graph_clients import deployer_reader
 
 ISSUER = "https://4f1c7a2e-0b9d-4e51-9a38-6d2f0c8e5b17.tokens.sts.global.api.aws"
 AUDIENCE = "api://AzureADTokenExchange"
@@ -107,13 +105,8 @@ def admin_reader(deployment: Deployment) -> Any:
 
     @contextmanager
     def open_tenant(tenant: EntraTenant) -> Iterator[GraphReader]:
-        secret = DeployerSecret(entra.tenant_id, entra.client_id, entra.client_secret, None)
-        with open_reader(
-            CredentialSource.SECRET,
-            Endpoints.for_cloud(tenant.cloud),
-            tenant.tenant_id,
-            lambda: secret,
-        ) as reader:
+        assert tenant.tenant_id == entra.tenant_id
+        with deployer_reader(entra) as reader:
             yield reader
 
     return open_tenant

@@ -9,13 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mobile_sso.entra_graph import (
-    CredentialSource,
-    DeployerSecret,
-    Endpoints,
     HttpGraphWriter,
-    open_writer,
 )
 from tests.emulators import EntraEmulator
+from tests.graph_clients import deployer_writer
 from tests.lambda_handler.conftest import Event, Provider, Response
 
 SUBJECT = "CN=Microsoft Azure Federated SSO Certificate"
@@ -23,19 +20,7 @@ SUBJECT = "CN=Microsoft Azure Federated SSO Certificate"
 
 @pytest.fixture
 def writer(emulator: EntraEmulator) -> Iterator[HttpGraphWriter]:
-    endpoints = Endpoints.for_cloud(
-        "global",
-        env={
-            "ENTRA_GRAPH_ENDPOINT": emulator.graph_base_url,
-            "ENTRA_LOGIN_AUTHORITY": emulator.authority_url,
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle),
-        },
-    )
-
-    def deployer() -> DeployerSecret:
-        return DeployerSecret(emulator.tenant_id, emulator.client_id, emulator.client_secret)
-
-    with open_writer(CredentialSource.SECRET, endpoints, emulator.tenant_id, deployer) as graph:
+    with deployer_writer(emulator) as graph:
         yield graph
 
 
