@@ -7,7 +7,7 @@ The checks live in `doctor_checks` (over injected clients); this module gathers 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -138,10 +138,10 @@ def doctor_command(
             f"{client!r} is not an app client of {env}; configured: {known}", param_hint="--client"
         )
     instant = parse_instant(now, "--now")
-    outputs: dict[str, str] = {}
+    outputs: Mapping[str, str] = {}
     outputs_error: str | None = None
     try:
-        outputs = dict(stack_outputs(env, config, outputs_file))
+        outputs = stack_outputs(env, config, outputs_file)
     except ExportError as error:
         outputs_error = str(error)
     diagnosis = diagnose(
