@@ -10,6 +10,9 @@ ENV ?= example
 CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
+# The CDK CLI (2.1100.0 and later) sends usage telemetry unless told not to; the gate and the
+# targets here make no call that the user did not ask for.
+export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install browser synth test lint typecheck pytest schema diff deploy clean

@@ -17,6 +17,8 @@ from stacks.sso_stack import MobileSsoStack
 from tests.doctor_deployment import deployment  # noqa: F401 - the doctor tests' fixture
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Every CDK CLI the tests start inherits this: no usage telemetry leaves the machine.
+os.environ["CDK_DISABLE_CLI_TELEMETRY"] = "true"
 
 REPO = Path(__file__).resolve().parent.parent
 

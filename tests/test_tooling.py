@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -33,3 +34,44 @@ def test_github_workflows_pass_actionlint() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Checking 1 workflow file(s)" in result.stdout
+
+
+def cdk_cli_telemetry_status(env: dict[str, str]) -> str:
+    npx = shutil.which("npx")
+    if npx is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
+        pytest.fail("the CDK CLI is not installed: run `make install`")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [npx, "--no-install", "cdk", "cli-telemetry", "--status"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return result.stdout + result.stderr
+
+
+def test_the_makefile_turns_the_cdk_clis_telemetry_off() -> None:
+    make = shutil.which("make")
+    assert make is not None
+    env = {k: v for k, v in os.environ.items() if k != "CDK_DISABLE_CLI_TELEMETRY"}
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            make,
+            "-s",
+            "--eval",
+            "telemetry-env: ; @echo $$CDK_DISABLE_CLI_TELEMETRY",
+            "telemetry-env",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    exported = result.stdout.strip()
+
+    assert "Telemetry is disabled" in cdk_cli_telemetry_status(
+        env | {"CDK_DISABLE_CLI_TELEMETRY": exported}
+    )
