@@ -89,9 +89,10 @@ def export_config(
         ExportFormat,
         typer.Option(
             "--format",
-            help="amplify-outputs (Amplify Gen 2 amplify_outputs.json), amplifyconfiguration "
-            "(Amplify Gen 1), awsconfiguration (AWSMobileClient), env (KEY=VALUE for the "
-            "shell, dotenv, gradle.properties) or xcconfig (Xcode).",
+            help="amplify-outputs (Amplify Gen 2 amplify_outputs.json; also React Native), "
+            "amplify-dart (Amplify Gen 2 lib/amplify_outputs.dart, for Flutter), "
+            "amplifyconfiguration (Amplify Gen 1), awsconfiguration (AWSMobileClient), "
+            "env (KEY=VALUE for the shell, dotenv, gradle.properties) or xcconfig (Xcode).",
             show_default=False,
         ),
     ],

@@ -40,6 +40,7 @@ class ExportFormat(StrEnum):
     """The config files `export` writes."""
 
     AMPLIFY_OUTPUTS = "amplify-outputs"
+    AMPLIFY_DART = "amplify-dart"
     AMPLIFY_CONFIGURATION = "amplifyconfiguration"
     AWS_CONFIGURATION = "awsconfiguration"
     ENV = "env"
@@ -52,7 +53,11 @@ class ExportFormat(StrEnum):
 
     @property
     def is_amplify(self) -> bool:
-        return self in (ExportFormat.AMPLIFY_OUTPUTS, ExportFormat.AMPLIFY_CONFIGURATION)
+        return self in (
+            ExportFormat.AMPLIFY_OUTPUTS,
+            ExportFormat.AMPLIFY_DART,
+            ExportFormat.AMPLIFY_CONFIGURATION,
+        )
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -309,6 +314,7 @@ def _split(value: str) -> tuple[str, ...]:
 # Facts of the user pool construct, not outputs: email is the sign-in identifier, is
 # required, and is verified by Cognito.
 SIGN_IN_ATTRIBUTE = "email"
+DART_QUOTES = "'''"
 
 
 def amplify_outputs(
@@ -344,6 +350,20 @@ def amplify_outputs(
     if identity_providers:
         document["custom"] = {CUSTOM_KEY: {"identity_providers": list(identity_providers)}}
     return document
+
+
+def dart_constant(document: str) -> str:
+    """`lib/amplify_outputs.dart` as `ampx generate outputs --format dart` writes it: the JSON
+    document in a raw Dart string (no `$` interpolation), named `amplifyConfig`
+    (aws-amplify/amplify-backend: packages/client-config/src/client-config-writer/
+    client_config_formatter_default.ts).
+
+    A raw string cannot hold three quotes in a row; where a value has them, every quote is
+    spelled as the JSON escape `\\u0027`, which leaves the document the same.
+    """
+    if DART_QUOTES in document:
+        document = document.replace("'", "\\u0027")
+    return f"const amplifyConfig = r{DART_QUOTES}{document}{DART_QUOTES};\n"
 
 
 def _cognito_user_pool(stack: StackOutputs, client: AppClientOutputs) -> dict[str, Any]:
@@ -518,10 +538,12 @@ def render(
         providers = [chosen] if chosen else list(app_client.saml_providers)
         if providers:
             notes.append(_sign_in_hint(providers))
-        if fmt is ExportFormat.AMPLIFY_OUTPUTS:
-            document = amplify_outputs(stack, app_client, providers)
-        else:
+        if fmt is ExportFormat.AMPLIFY_CONFIGURATION:
             document = amplify_configuration(stack, app_client)
+        else:
+            document = amplify_outputs(stack, app_client, providers)
+            if fmt is ExportFormat.AMPLIFY_DART:
+                return Export(dart_constant(json.dumps(document, indent=2)), tuple(notes))
     return Export(json.dumps(document, indent=2) + "\n", tuple(notes))
 
 
@@ -548,5 +570,7 @@ def _sign_in_hint(providers: Sequence[str]) -> str:
     return (
         f"hint: Amplify does not take the SAML identity provider from this file; apps pass "
         f'{which} at sign-in: Swift signInWithWebUI(for: .saml("{name}"), ...), '
-        f'Android signInWithSocialWebUI(AuthProvider.custom("{name}"), ...)'
+        f'Android signInWithSocialWebUI(AuthProvider.custom("{name}"), ...), '
+        f'Flutter signInWithWebUI(provider: AuthProvider.saml("{name}")), '
+        f"React Native signInWithRedirect({{provider: {{custom: '{name}'}}}})"
     )

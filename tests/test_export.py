@@ -10,6 +10,7 @@ outputs as literal values.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ STACK = "MobileSso-Example"
 REGION = "eu-west-1"
 GOLDEN = {
     ExportFormat.AMPLIFY_OUTPUTS: FIXTURES / "export" / "amplify-outputs.json",
+    ExportFormat.AMPLIFY_DART: FIXTURES / "export" / "amplify_outputs.dart",
     ExportFormat.AMPLIFY_CONFIGURATION: FIXTURES / "export" / "amplifyconfiguration.json",
     ExportFormat.AWS_CONFIGURATION: FIXTURES / "export" / "awsconfiguration.json",
     ExportFormat.ENV: FIXTURES / "export" / "env.env",
@@ -44,6 +46,8 @@ GOLDEN = {
 }
 IDP_FORMATS = [f for f in ExportFormat if f.names_identity_provider]
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ClientIosSecret-AbCdEf"
+
+DART_CONSTANT = re.compile(r"const amplifyConfig = r'''(.*)''';\n", re.DOTALL)
 
 runner = CliRunner()
 
@@ -77,7 +81,16 @@ def fields(fmt: ExportFormat, text: str) -> dict[str, Any]:
         return dict(line.split("=", 1) for line in text.splitlines())
     if fmt is ExportFormat.XCCONFIG:
         return dict(line.split(" = ", 1) for line in text.splitlines())
+    if fmt is ExportFormat.AMPLIFY_DART:
+        return flatten(json.loads(dart_json(text)))
     return flatten(json.loads(text))
+
+
+def dart_json(text: str) -> str:
+    """The JSON inside `const amplifyConfig = r'''...''';`, as Amplify Flutter reads it."""
+    match = DART_CONSTANT.fullmatch(text)
+    assert match, f"not an amplifyConfig raw-string constant: {text[:80]!r}"
+    return match.group(1)
 
 
 def flatten(value: Any, path: str = "") -> dict[str, Any]:
@@ -142,6 +155,30 @@ def test_amplify_outputs_is_valid_against_the_published_schema() -> None:
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(document)
 
 
+def test_amplify_dart_embeds_the_json_formats_document_byte_for_byte() -> None:
+    dart = export.render(ExportFormat.AMPLIFY_DART, recorded(), client="ios").text
+    json_format = export.render(ExportFormat.AMPLIFY_OUTPUTS, recorded(), client="ios").text
+
+    assert dart_json(dart) + "\n" == json_format
+
+
+def test_amplify_dart_embeds_a_schema_valid_document() -> None:
+    document = json.loads(dart_json(GOLDEN[ExportFormat.AMPLIFY_DART].read_text()))
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(document)
+
+
+def test_amplify_dart_spells_a_triple_quote_so_the_raw_string_still_closes() -> None:
+    outputs = recorded()
+    key = client_output_key("ios", "CallbackUrls")
+    outputs[key] = "myapp://cb?x='''y"
+
+    text = export.render(ExportFormat.AMPLIFY_DART, outputs, client="ios").text
+
+    assert text.count("'''") == 2
+    document = json.loads(dart_json(text))
+    assert document["auth"]["oauth"]["redirect_sign_in_uri"] == ["myapp://cb?x='''y"]
+
+
 def test_amplify_outputs_keeps_the_saml_provider_out_of_oauth_and_in_custom() -> None:
     document = amplify_outputs(recorded())
     assert document["auth"]["oauth"]["identity_providers"] == []
@@ -152,6 +189,7 @@ def test_amplify_formats_print_how_apps_pass_the_provider_at_sign_in() -> None:
     result = run_file(RECORDED, ExportFormat.AMPLIFY_CONFIGURATION, "--client", "ios")
     assert 'signInWithWebUI(for: .saml("EntraID")' in result.stderr
     assert 'AuthProvider.custom("EntraID")' in result.stderr
+    assert 'AuthProvider.saml("EntraID")' in result.stderr
     assert "EntraID" not in result.stdout
 
 
