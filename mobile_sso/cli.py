@@ -20,6 +20,7 @@ from mobile_sso.export import (
     outputs_from_file,
     render,
 )
+from mobile_sso.plan_command import plan_command
 from mobile_sso.rotate_certificate import rotate_certificate_command
 from mobile_sso.try_signin_cli import try_signin_command
 
@@ -36,6 +37,7 @@ app.command("doctor")(doctor_command)
 app.command("rotate-certificate")(rotate_certificate_command)
 app.command("bootstrap-entra")(bootstrap_entra_command)
 app.command("try-signin")(try_signin_command)
+app.command("plan")(plan_command)
 
 
 @config_app.command("validate")

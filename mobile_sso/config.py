@@ -797,6 +797,12 @@ class EnvironmentConfig(_Strict):
     # After clients and entra: its rules read both.
     groups: GroupsSettings | None = None
     tags: Tags = Field(default_factory=dict)
+    accept_breaking: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list,
+        description="Breaking changes this environment accepts, each by the title "
+        "`mobile-sso plan` prints (for example 'IdP rename EntraID -> Contoso'); a reviewer "
+        "sees the acknowledgment in the pull request.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
