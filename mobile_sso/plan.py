@@ -18,6 +18,7 @@ means for sign-in. Each rule names its source. This module returns data and neve
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -764,6 +765,53 @@ def _entra_application_changes(
         extra = ("Assignments",) if "Assignments" in changed and not dropped else ()
         changes.append(_safe_update(lid, ENTRA_APPLICATION, rest + extra))
     return changes
+
+
+# --- the pull-request comment ----------------------------------------------------------
+
+MARKER = "<!-- mobile-sso-plan:{env} -->"
+ICON = {Verdict.BREAKING: ":red_circle:", Verdict.REVIEW: ":yellow_circle:", Verdict.SAFE: ""}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(plan: Plan, env: str, diff: str | None = None) -> str:
+    """The plan as a pull-request comment: the verdict table first, safe changes and the raw
+    diff collapsed below. The first line marks the comment, so a workflow updates it in place."""
+    lines = [MARKER.format(env=env), f"### mobile-sso plan: `{env}`", ""]
+    breaking = plan.unacknowledged_breaking
+    if not plan.changes:
+        lines.append("No changes.")
+    elif breaking:
+        lines.append(
+            f"**{len(breaking)} breaking change(s).** Avoid them, or acknowledge each by its "
+            f"title in `config/{env}.yaml` under `accept_breaking`."
+        )
+    else:
+        lines.append("No unacknowledged breaking change.")
+    shown = [c for c in plan.changes if c.verdict is not Verdict.SAFE]
+    if shown:
+        lines += ["", "| Verdict | Change | What it means |", "|---|---|---|"]
+        for c in shown:
+            verdict = f"{ICON[c.verdict]} {c.verdict}".strip()
+            if c.acknowledged:
+                verdict += " (acknowledged)"
+            lines.append(f"| {verdict} | {_cell(c.title)} | {_cell(c.explanation)} |")
+    for title in plan.acknowledgments_unused:
+        lines += ["", f"Unused acknowledgment (no such breaking change): `{_cell(title)}`"]
+    safe = [c for c in plan.changes if c.verdict is Verdict.SAFE]
+    if safe:
+        lines += ["", f"<details><summary>{len(safe)} safe change(s)</summary>", ""]
+        lines += [f"- {_cell(c.title)}" for c in safe]
+        lines += ["", "</details>"]
+    if diff:
+        # A fence longer than any run of backticks in the diff, so the diff cannot close it.
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", diff)), default=0))
+        lines += ["", "<details><summary>cdk diff</summary>", "", fence, diff.rstrip(), fence]
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
 
 
 # --- reading templates -------------------------------------------------------------------

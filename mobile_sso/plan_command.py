@@ -16,6 +16,7 @@ from mobile_sso.plan import (
     Verdict,
     compare,
     deployed_template,
+    markdown,
     read_template,
 )
 from mobile_sso.terminal import markup_safe
@@ -64,6 +65,24 @@ def plan_command(
             show_default=False,
         ),
     ] = None,
+    markdown_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--markdown",
+            metavar="FILE",
+            help="Also write the plan as a pull-request comment (Markdown) to FILE.",
+            show_default=False,
+        ),
+    ] = None,
+    diff_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--diff-file",
+            metavar="FILE",
+            help="A `cdk diff` to include, collapsed, in the --markdown comment.",
+            show_default=False,
+        ),
+    ] = None,
     show_safe: Annotated[
         bool, typer.Option("--show-safe", help="List the safe changes too, not only their count.")
     ] = False,
@@ -97,6 +116,13 @@ def plan_command(
         else:
             typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
+    if markdown_out is not None:
+        try:
+            diff = diff_file.read_text(errors="replace") if diff_file is not None else None
+            markdown_out.write_text(markdown(plan, env, diff), encoding="utf-8")
+        except OSError as error:
+            typer.echo(f"error: {error.filename}: {error.strerror}", err=True)
+            raise typer.Exit(code=2) from None
     if as_json:
         typer.echo(json.dumps(plan.as_json(), indent=2))
     else:

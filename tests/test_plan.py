@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 
 from mobile_sso.cli import app
 from mobile_sso.config import load_config, parse_config
-from mobile_sso.plan import Change, Plan, PlanError, Verdict, compare, create_only_properties
+from mobile_sso.plan import (
+    Change,
+    Plan,
+    PlanError,
+    Verdict,
+    compare,
+    create_only_properties,
+    markdown,
+)
 from tests.conftest import example_data, template_of
 
 STACK = "MobileSso-Example"
@@ -330,3 +338,51 @@ def test_command_reports_a_stack_that_is_not_deployed(templates: tuple[Path, Pat
 
     assert result.exit_code == 2
     assert "cannot read the deployed template of MobileSso-Example" in result.stderr
+
+
+# --- the pull-request comment ----------------------------------------------------------
+
+
+def test_the_comment_puts_the_verdict_table_first_and_collapses_safe_changes(
+    templates: tuple[Path, Path],
+) -> None:
+    base_file, head = templates
+    plan = compare(
+        json.loads(base_file.read_text()),
+        json.loads((head / f"{STACK}.template.json").read_text()),
+    )
+
+    text = markdown(plan, "prod", diff="Resources\n[-] AWS::Cognito::UserPoolIdentityProvider")
+
+    lines = text.splitlines()
+    assert lines[0] == "<!-- mobile-sso-plan:prod -->"
+    table = lines.index("| Verdict | Change | What it means |")
+    assert table < text.splitlines().index("<details><summary>cdk diff</summary>")
+    assert "| :red_circle: breaking | IdP rename EntraID -> Contoso |" in text
+    assert "safe change(s)</summary>" in text
+
+
+def test_a_diff_with_backticks_cannot_close_the_comments_code_fence() -> None:
+    text = markdown(Plan(()), "dev", diff="a ``` b ```` c")
+
+    assert "\n`````\na ``` b ```` c\n`````\n" in text
+
+
+def test_command_writes_the_comment_for_the_workflow(
+    templates: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base_file, head = templates
+    comment = tmp_path / "comment.md"
+    diff = tmp_path / "diff.txt"
+    diff.write_text("Stack MobileSso-Example\n")
+
+    result = runner.invoke(
+        app,
+        [
+            *("plan", "--env", "example", "--base", str(base_file), "--head", str(head)),
+            *("--markdown", str(comment), "--diff-file", str(diff)),
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert "Stack MobileSso-Example" in comment.read_text()
