@@ -126,6 +126,10 @@ class PlanError(Exception):
     """A template cannot be read or compared; the message says what to fix."""
 
 
+class StackNotDeployed(PlanError):
+    """CloudFormation has no such stack: a first deploy."""
+
+
 # --- comparing -------------------------------------------------------------------------
 
 
@@ -847,6 +851,11 @@ def deployed_template(stack: str, client: TemplateReader) -> dict[str, Any]:
         body = client.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
     except ClientError as error:
         message = error.response.get("Error", {}).get("Message", str(error))
+        if "does not exist" in message:
+            raise StackNotDeployed(
+                f"{stack} is not deployed: {message} (compare with --base, or pass "
+                "--new-stack-ok to plan a first deploy)"
+            ) from None
         raise PlanError(
             f"cannot read the deployed template of {stack}: {message} (a stack not deployed "
             "yet has nothing to compare: use --base with a template file)"

@@ -12,6 +12,7 @@ from mobile_sso.cli_common import ConfigFileOption, load_environment
 from mobile_sso.plan import (
     Plan,
     PlanError,
+    StackNotDeployed,
     TemplateReader,
     Verdict,
     compare,
@@ -83,6 +84,14 @@ def plan_command(
             show_default=False,
         ),
     ] = None,
+    new_stack_ok: Annotated[
+        bool,
+        typer.Option(
+            "--new-stack-ok",
+            help="A stack that is not deployed yet is compared with an empty template "
+            "(a first deploy) instead of being an error.",
+        ),
+    ] = False,
     show_safe: Annotated[
         bool, typer.Option("--show-safe", help="List the safe changes too, not only their count.")
     ] = False,
@@ -104,11 +113,15 @@ def plan_command(
     accepted = [*config.accept_breaking, *(accept or [])]
     try:
         new = read_template(head, config.stack_name)
-        old = (
-            read_template(base, config.stack_name)
-            if base is not None
-            else deployed_template(config.stack_name, cloudformation_reader(config.region))
-        )
+        if base is not None:
+            old = read_template(base, config.stack_name)
+        else:
+            try:
+                old = deployed_template(config.stack_name, cloudformation_reader(config.region))
+            except StackNotDeployed:
+                if not new_stack_ok:
+                    raise
+                old = {"Resources": {}}
         plan = compare(old, new, accepted)
     except PlanError as error:
         if as_json:

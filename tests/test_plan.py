@@ -337,7 +337,8 @@ def test_command_reports_a_stack_that_is_not_deployed(templates: tuple[Path, Pat
         result = runner.invoke(app, ["plan", "--env", "example", "--head", str(head)])
 
     assert result.exit_code == 2
-    assert "cannot read the deployed template of MobileSso-Example" in result.stderr
+    assert "MobileSso-Example is not deployed" in result.stderr
+    assert "--new-stack-ok" in result.stderr
 
 
 # --- the pull-request comment ----------------------------------------------------------
@@ -386,3 +387,18 @@ def test_command_writes_the_comment_for_the_workflow(
 
     assert result.exit_code == 1
     assert "Stack MobileSso-Example" in comment.read_text()
+
+
+def test_command_plans_a_first_deploy_against_nothing_when_asked(
+    templates: tuple[Path, Path],
+) -> None:
+    _, head = templates
+    with mock_aws():
+        result = runner.invoke(
+            app, ["plan", "--env", "example", "--head", str(head), "--new-stack-ok", "--json"]
+        )
+
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["changes"]
+    assert changes
+    assert {c["verdict"] for c in changes} <= {"safe", "review"}

@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -19,6 +21,48 @@ def test_cdk_cli_is_pinned_to_an_exact_v2_release() -> None:
     assert pinned.split(".")[0] == "2", "aws-cdk@3 is a deprecated release; stay on v2"
     assert pinned.replace(".", "").isdigit(), f"pin an exact version, not {pinned!r}"
     assert lock["packages"]["node_modules/aws-cdk"]["version"] == pinned
+
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+# What each job may ask of GITHUB_TOKEN and GitHub's OIDC provider, and no more.
+JOB_PERMISSIONS = {
+    ("pull-request.yml", "gate"): {"contents": "read"},
+    ("pull-request.yml", "plan"): {
+        "contents": "read",
+        "pull-requests": "write",  # the plan comment
+        "id-token": "write",  # the optional read-only plan role
+    },
+    ("deploy.yml", "deploy"): {"contents": "read", "id-token": "write"},
+}
+
+
+def workflow(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    return document
+
+
+def test_workflows_grant_only_read_access_by_default() -> None:
+    assert WORKFLOWS
+    for path in WORKFLOWS:
+        assert workflow(path.name)["permissions"] == {"contents": "read"}, path.name
+
+
+def test_each_job_asks_only_for_the_permissions_it_needs() -> None:
+    jobs = {
+        (path.name, job): spec.get("permissions", {"contents": "read"})
+        for path in WORKFLOWS
+        for job, spec in workflow(path.name)["jobs"].items()
+    }
+    assert jobs == JOB_PERMISSIONS
+
+
+def test_deploys_run_one_environment_at_a_time_behind_its_protection_rules() -> None:
+    job = workflow("deploy.yml")["jobs"]["deploy"]
+    assert job["strategy"]["max-parallel"] == 1
+    assert job["strategy"]["fail-fast"] is True
+    assert job["environment"] == "${{ matrix.environment }}"
+    steps = [step.get("name", step.get("uses", "")) for step in job["steps"]]
+    assert steps.index("Re-check the plan against the deployed stack") < steps.index("Deploy")
 
 
 def test_github_workflows_pass_actionlint() -> None:
@@ -33,7 +77,7 @@ def test_github_workflows_pass_actionlint() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Checking 1 workflow file(s)" in result.stdout
+    assert f"Checking {len(WORKFLOWS)} workflow file(s)" in result.stdout
 
 
 def cdk_cli_telemetry_status(env: dict[str, str]) -> str:
