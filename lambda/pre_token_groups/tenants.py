@@ -14,9 +14,9 @@ For every identity in the user's `identities` attribute whose provider is listed
 TENANT_EMAIL_DOMAINS, the user's `email` must end in `@<domain>` for one of that provider's
 domains: compared in lowercase, ASCII only, exactly one `@`, and the domain matched exactly.
 A subdomain (`sales.contoso.com`) is not covered by its parent (`contoso.com`); list it too.
-That is how Cognito matches IdP identifiers when it routes by email domain, and it keeps a
-tenant from claiming domains beneath a parent it does not control. A user without an email,
-or whose `identities` cannot be read, is refused too: the check fails closed.
+Listing a domain is a claim to own it: it must not claim every name beneath it as well.
+A user without an email, or whose `identities` cannot be read, is refused too: the check
+fails closed.
 
 Providers not listed (a tenant that opted out, a tenant without `email_domains`) and users
 without identities (the pool's own users) are not checked.
