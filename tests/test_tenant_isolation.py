@@ -162,3 +162,14 @@ def test_enforce_email_domains_must_be_a_boolean() -> None:
 
     with pytest.raises(ConfigError, match="enforce_email_domains: 'sometimes'"):
         parse_config(data, "env.yaml")
+
+
+def test_no_provider_maps_email_verified(multitenant_template: Template) -> None:
+    # Cognito keeps a mapped email unverified unless the mapping fills email_verified; that
+    # value would be the tenant's word again, so the stack maps none (SECURITY.md).
+    idps = multitenant_template.find_resources("AWS::Cognito::UserPoolIdentityProvider")
+
+    assert len(idps) == 3
+    assert all(
+        "email_verified" not in idp["Properties"]["AttributeMapping"] for idp in idps.values()
+    )
