@@ -554,6 +554,11 @@ class EntraTenant(_Strict):
     sign_requests: bool = Field(
         default=False, description="Sign Cognito's SAML authentication requests (rsa-sha256)."
     )
+    enforce_email_domains: bool | None = Field(
+        default=None,
+        description="Refuse tokens whose email is outside email_domains, so this tenant cannot "
+        "sign in another tenant's addresses. Default: on whenever email_domains is set.",
+    )
 
     @model_validator(mode="after")
     def _one_credential(self) -> EntraTenant:
@@ -564,6 +569,21 @@ class EntraTenant(_Strict):
                 "'federation' (no stored secret: {client_id: <deployer app id>})",
             )
         return self
+
+    @model_validator(mode="after")
+    def _enforcement_needs_domains(self) -> EntraTenant:
+        if self.enforce_email_domains and not self.email_domains:
+            raise _rule(
+                "enforce_email_domains",
+                "enforce_email_domains is true but email_domains is empty: list the tenant's "
+                "email domains, or drop enforce_email_domains",
+            )
+        return self
+
+    @property
+    def enforces_email_domains(self) -> bool:
+        """Whether the pre-token trigger refuses this tenant's emails outside email_domains."""
+        return bool(self.email_domains) and self.enforce_email_domains is not False
 
 
 class AppClient(_Strict):
@@ -901,6 +921,10 @@ class EnvironmentConfig(_Strict):
         if client.identity_providers is not None:
             return client.identity_providers
         return [tenant.idp_name for tenant in self.entra]
+
+    def tenant_email_domains(self) -> dict[str, list[str]]:
+        """IdP name -> email domains, for each tenant held to its domains (the trigger's map)."""
+        return {t.idp_name: list(t.email_domains) for t in self.entra if t.enforces_email_domains}
 
     def entra_display_name(self, tenant: EntraTenant) -> str:
         return tenant.display_name or f"{self.user_pool.name} (mobile SSO)"

@@ -415,6 +415,8 @@ def _check_aws_and_entra(
     _check_pool(run, pool["UserPool"])
     if run.config.groups is not None:
         _check_pool_groups(run, pool["UserPool"])
+    elif run.config.tenant_email_domains():
+        _check_pool_isolation(run, pool["UserPool"])
     _check_domain(run, pool_id)
     providers: dict[str, Mapping[str, Any]] = {}
     for tenant in run.config.entra:
@@ -606,6 +608,23 @@ def _check_pool_groups(run: _Run, pool: Mapping[str, Any]) -> None:
             run.deploy + " (it adds them: a pool takes new custom attributes, never loses any)",
             NO_GROUPS_CLAIM if without_groups else OVERAGE_UNSEEN,
         )
+
+
+def _check_pool_isolation(run: _Run, pool: Mapping[str, Any]) -> None:
+    """With tenants held to their email domains (and no groups, whose check covers this): the
+    pool runs a pre-token-generation trigger, which refuses the other tenants' emails."""
+    triggers = pool.get("LambdaConfig") or {}
+    if triggers.get("PreTokenGenerationConfig") or triggers.get("PreTokenGeneration"):
+        return
+    tenants = ", ".join(run.config.tenant_email_domains())
+    run.error(
+        "pool",
+        f"user pool {pool.get('Id')} has no pre-token-generation trigger, which holds "
+        f"the tenant(s) {tenants} to their email_domains",
+        run.deploy + " (it attaches the stack's tenant isolation function)",
+        "a tenant's administrator can sign in any email address, another tenant's included, "
+        "and apps that find users by email hand them that account",
+    )
 
 
 def _check_domain(run: _Run, pool_id: str) -> None:

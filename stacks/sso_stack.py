@@ -49,7 +49,7 @@ from sso_constructs.entra_saml_application import (
     EntraSamlApplication,
     PrincipalType,
 )
-from sso_constructs.groups_trigger import GroupsTokenTrigger, group_attributes
+from sso_constructs.groups_trigger import PreTokenTrigger, group_attributes
 
 _REMOVAL = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
 
@@ -122,14 +122,7 @@ class MobileSsoStack(Stack):
         self.clients = {
             client.name: self._app_client(client, removal_policy) for client in config.clients
         }
-        if config.groups is not None:
-            GroupsTokenTrigger(
-                self,
-                "GroupsTrigger",
-                user_pool=self.pool.user_pool,
-                group_names=config.groups.names,
-                add_to_cognito_groups=config.groups.add_to_cognito_groups,
-            )
+        self._pre_token_trigger()
         for tenant in config.entra:
             target = config.idp_initiated_target(tenant)
             if target is not None:
@@ -144,6 +137,22 @@ class MobileSsoStack(Stack):
         self._outputs()
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
+
+    def _pre_token_trigger(self) -> None:
+        """Groups into the tokens, and each tenant held to its email domains (when either)."""
+        groups, domains = self.config.groups, self.config.tenant_email_domains()
+        if groups is None and not domains:
+            return
+        PreTokenTrigger(
+            self,
+            # "GroupsTrigger" predates tenant isolation: kept, so groups stacks keep their ids.
+            "GroupsTrigger" if groups is not None else "TenantIsolationTrigger",
+            user_pool=self.pool.user_pool,
+            groups=groups is not None,
+            group_names=groups.names if groups else None,
+            add_to_cognito_groups=groups.add_to_cognito_groups if groups else False,
+            tenant_email_domains=domains,
+        )
 
     def _domain_alias(self, custom: CustomDomain) -> None:
         zone = route53.HostedZone.from_hosted_zone_attributes(

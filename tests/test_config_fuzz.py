@@ -92,7 +92,7 @@ REAL_KEYS = sorted(
         "actions", "resources", "role_mapping_claim", "role_rules", "value", "role_arn",
         "source", "names", "add_to_cognito_groups", "monitoring", "enabled",
         "certificate_expiry_days", "check_every_hours", "alarm_topic_arn", "federation",
-        "client_id", "audience",
+        "client_id", "audience", "enforce_email_domains",
     }
 )  # fmt: skip
 
@@ -365,6 +365,8 @@ ERROR_CASES: list[tuple[str, Any]] = [
     ("entra[0].idp_initiated", True),
     ("entra[0].idp_initiated_client", "web"),
     ("entra[0].sign_requests", "maybe"),
+    ("entra[0].enforce_email_domains", "maybe"),
+    ("entra[0].enforce_email_domains", True),
     ("entra", [{"tenant_id": GUID, "credentials_secret": "s", "idp_name": "Contoso"},
                {"tenant_id": GUID, "credentials_secret": "s", "idp_name": "contoso"}]),
     ("entra", [{"tenant_id": GUID, "credentials_secret": "s", "idp_name": "Contoso EU"},

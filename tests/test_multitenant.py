@@ -103,12 +103,16 @@ def test_adding_a_tenant_changes_only_its_resources_and_the_client_lists(
     changed = {k for k in before if json.dumps(before[k]) != json.dumps(after[k])}
     clients = {k for k in changed if after[k]["Type"] == "AWS::Cognito::UserPoolClient"}
     policies = {k for k in changed if after[k]["Type"] == "AWS::IAM::Policy"}
-    monitor = {k for k in changed if after[k]["Type"] == "AWS::Lambda::Function"}
-    assert changed == clients | policies | monitor
-    # The certificate check learns the new tenant's metadata URL, and nothing else changes.
-    for logical_id in monitor:
+    functions = {k for k in changed if after[k]["Type"] == "AWS::Lambda::Function"}
+    assert changed == clients | policies | functions
+    # The certificate check learns the new tenant's metadata URL, the pre-token trigger its
+    # email domains, and nothing else changes.
+    assert {k.removesuffix(k[-8:]) for k in functions} == {
+        "CertificateMonitorFunction",
+        "TenantIsolationTriggerFunction",
+    }
+    for logical_id in functions:
         old, new = before[logical_id]["Properties"], after[logical_id]["Properties"]
-        assert logical_id.startswith("CertificateMonitor")
         assert {k: v for k, v in old.items() if k != "Environment"} == {
             k: v for k, v in new.items() if k != "Environment"
         }

@@ -53,10 +53,14 @@ class Settings:
     overage_attribute: str | None = None
     group_names: Mapping[str, str] | None = None
     add_to_cognito_groups: bool = False
+    # Off when the function is deployed only to check tenants' email domains; unset means on,
+    # as functions deployed before the variable existed expect.
+    enabled: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
+            enabled=_flag(env, "GROUPS_ENABLED", default=True),
             groups_attribute=_attribute(env, "GROUPS_ATTRIBUTE") or DEFAULT_GROUPS_ATTRIBUTE,
             overage_attribute=_attribute(env, "OVERAGE_ATTRIBUTE"),
             group_names=_group_names(env.get("GROUP_NAMES", "")),
@@ -123,8 +127,10 @@ def _attribute(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
+def _flag(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    if name not in env:
+        return default
+    value = env[name].strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:

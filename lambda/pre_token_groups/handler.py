@@ -1,6 +1,11 @@
-"""Cognito pre token generation trigger, event version V2_0: Entra groups into the tokens.
+"""Cognito pre token generation trigger, event version V2_0: Entra groups into the tokens,
+and each tenant held to its own email domains.
 
-`handler(event, context)` reads the user's groups from a custom attribute and answers:
+`handler(event, context)` first refuses the token (raises EmailDomainRefused, so Cognito fails
+the sign-in or refresh) when a provider listed in TENANT_EMAIL_DOMAINS vouches for an email
+outside its domains (see tenants.py); it logs the provider and the domain, never the address.
+This check runs for V1_0 events too. Then, unless GROUPS_ENABLED is false, it reads the
+user's groups from a custom attribute and answers:
 
 - claim `groups` (a list) in the ID token and in the access token: the group object ids, or,
   with GROUP_NAMES, the names they map to (ids without a name are left out);
@@ -20,6 +25,9 @@ Environment (read at every invocation):
   mapped to (e.g. custom:groups_overage); unset: no overage detection.
 - GROUP_NAMES: a JSON object {"<group object id>": "<name or role>", ...}; unset: ids.
 - ADD_TO_COGNITO_GROUPS: true or false (default false).
+- GROUPS_ENABLED: false when the function only checks email domains (default true).
+- TENANT_EMAIL_DOMAINS: a JSON object {"<provider name>": ["<domain>", ...], ...}; unset:
+  no provider is checked.
 
 A malformed value raises ConfigError, which fails the sign-in with a message naming the
 variable: a wrong configuration must not hand out tokens with wrong groups.
@@ -33,6 +41,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from pre_token_groups import tenants
 from pre_token_groups.groups import GROUPS_CLAIM, OVERAGE_CLAIM, Groups, Settings, resolve
 
 logger = logging.getLogger("pre_token_groups")
@@ -67,16 +76,25 @@ class ClaimsAndScopeOverrideDetails(TypedDict, total=False):
 def handler(event: dict[str, Any], _context: object) -> dict[str, Any]:
     logger.setLevel(logging.INFO)
     source = event.get("triggerSource")
-    if str(event.get("version")) == "1":
-        _warn("skipped", source=source, reason="V1_0 event; set the trigger's version to V2_0")
-        return event
-    settings = Settings.from_env(os.environ)
     request = event.get("request") or {}
     attributes = {
         name: value
         for name, value in (request.get("userAttributes") or {}).items()
         if isinstance(value, str)
     }
+    try:
+        tenants.check(attributes, tenants.allowed_domains(os.environ))
+    except tenants.EmailDomainRefused as refused:
+        _warn(
+            "email_domain_refused", source=source, provider=refused.provider, domain=refused.domain
+        )
+        raise
+    if str(event.get("version")) == "1":
+        _warn("skipped", source=source, reason="V1_0 event; set the trigger's version to V2_0")
+        return event
+    settings = Settings.from_env(os.environ)
+    if not settings.enabled:
+        return event
     groups = resolve(attributes, settings)
     details = overrides(groups, settings, request.get("groupConfiguration") or {})
     event["response"] = {"claimsAndScopeOverrideDetails": details}

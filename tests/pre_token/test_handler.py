@@ -11,12 +11,21 @@ from typing import Any
 import pytest
 from pre_token_groups.groups import ConfigError
 from pre_token_groups.handler import handler
+from pre_token_groups.tenants import EmailDomainRefused
 
 EVENTS = Path(__file__).parent / "events"
 ADMINS = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 PILOTS = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
 IDP_GROUP = "eu-west-1_AbCdEfGhI_EntraID"
-ENV = ("GROUPS_ATTRIBUTE", "OVERAGE_ATTRIBUTE", "GROUP_NAMES", "ADD_TO_COGNITO_GROUPS")
+ENV = (
+    "GROUPS_ATTRIBUTE",
+    "OVERAGE_ATTRIBUTE",
+    "GROUP_NAMES",
+    "ADD_TO_COGNITO_GROUPS",
+    "GROUPS_ENABLED",
+    "TENANT_EMAIL_DOMAINS",
+)
+TENANTS = json.dumps({"Contoso": ["contoso.com"], "Fabrikam": ["fabrikam.com"]})
 
 
 @pytest.fixture(autouse=True)
@@ -220,3 +229,78 @@ def test_logs_carry_counts_and_no_attribute_values(
     }
     for secret in (ADMINS, PILOTS, "admin", "ada@contoso.com"):
         assert secret not in caplog.text
+
+
+# -- tenant isolation: each tenant's provider vouches only for its own domains ---------------
+
+
+def test_a_tenant_asserting_another_tenants_email_fails_the_sign_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", TENANTS)
+
+    with pytest.raises(EmailDomainRefused, match="Sign-in refused"):
+        handler(load("v2-cross-tenant"), None)
+
+
+def test_the_check_also_refuses_a_token_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", TENANTS)
+    event = load("v2-cross-tenant")
+    event["triggerSource"] = "TokenGeneration_RefreshTokens"
+
+    with pytest.raises(EmailDomainRefused):
+        handler(event, None)
+
+
+def test_the_check_also_refuses_a_v1_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", TENANTS)
+    event = load("v2-cross-tenant")
+    event["version"] = "1"
+
+    with pytest.raises(EmailDomainRefused):
+        handler(event, None)
+
+
+def test_the_refusal_is_logged_with_provider_and_domain_never_the_address(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", TENANTS)
+
+    with pytest.raises(EmailDomainRefused):
+        handler(load("v2-cross-tenant"), None)
+
+    [record] = [r for r in caplog.records if r.name == "pre_token_groups"]
+    assert json.loads(record.getMessage()) == {
+        "event": "email_domain_refused",
+        "source": "TokenGeneration_HostedAuth",
+        "provider": "Fabrikam",
+        "domain": "contoso.com",
+    }
+    assert "ceo@" not in caplog.text
+    assert "mallory" not in caplog.text
+
+
+def test_a_tenant_signing_in_its_own_domain_gets_its_groups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", json.dumps({"EntraID": ["contoso.com"]}))
+
+    assert added(details("v2-groups"), "access") == {"groups": [ADMINS, PILOTS]}
+
+
+def test_with_groups_disabled_an_allowed_token_is_returned_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GROUPS_ENABLED", "false")
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", json.dumps({"EntraID": ["contoso.com"]}))
+    event = load("v2-groups")
+    sent = copy.deepcopy(event)
+
+    assert handler(event, None) == sent
+
+
+def test_a_malformed_tenant_variable_fails_the_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANT_EMAIL_DOMAINS", '{"EntraID": ')
+
+    with pytest.raises(ConfigError, match="TENANT_EMAIL_DOMAINS is not valid JSON"):
+        handler(load("v2-groups"), None)
