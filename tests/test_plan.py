@@ -402,3 +402,14 @@ def test_command_plans_a_first_deploy_against_nothing_when_asked(
     changes = json.loads(result.stdout)["changes"]
     assert changes
     assert {c["verdict"] for c in changes} <= {"safe", "review"}
+
+
+def test_moving_an_entra_application_to_another_cloud_is_breaking(base: dict[str, Any]) -> None:
+    data = example_data()
+    data["entra"][0]["cloud"] = "usgov"
+
+    plan = compare(base, synth(data))
+
+    assert "Entra application moved to another cloud (tenant " + (
+        "00000000-0000-0000-0000-000000000000)"
+    ) in titles(plan, Verdict.BREAKING)
