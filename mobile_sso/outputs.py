@@ -24,6 +24,11 @@ IDENTITY_POOL_ID = "IdentityPoolId"
 # subject of the deployer app registration's federated identity credential.
 ENTRA_HANDLER_ROLE_ARN = "EntraHandlerRoleArn"
 
+# Template metadata on each bundled Lambda function: {"source": <the bundle's source key>,
+# "bytecode": <whether bytecode for the runtime's Python is shipped>}. `mobile-sso plan`
+# reads it to tell a bytecode-only change from a code change.
+BUNDLE_METADATA = "mobile-sso:bundle"
+
 # Per Entra tenant (identity provider): "Idp" + its name's letters and digits + one of these.
 IDP_TENANT_ID = "TenantId"
 IDP_ENTRA_APP_ID = "EntraAppId"

@@ -26,6 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from mobile_sso.outputs import BUNDLE_METADATA
+
 USER_POOL = "AWS::Cognito::UserPool"
 IDENTITY_PROVIDER = "AWS::Cognito::UserPoolIdentityProvider"
 APP_CLIENT = "AWS::Cognito::UserPoolClient"
@@ -33,6 +35,7 @@ DOMAIN = "AWS::Cognito::UserPoolDomain"
 ENTRA_APPLICATION = "Custom::EntraSamlApplication"
 IDENTITY_POOL = "AWS::Cognito::IdentityPool"
 IDENTITY_POOL_ROLES = "AWS::Cognito::IdentityPoolRoleAttachment"
+LAMBDA_FUNCTION = "AWS::Lambda::Function"
 IAM_TYPES = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 
 # Sources the rules cite.
@@ -167,7 +170,12 @@ def _resources(template: Mapping[str, Any], which: str) -> dict[str, dict[str, A
         props = resource.get("Properties") or {}
         if not isinstance(props, Mapping):
             raise PlanError(f"the {which} template's resource {lid!r} has no Properties map")
-        found[str(lid)] = {"Type": resource["Type"], "Properties": dict(props)}
+        metadata = resource.get("Metadata")
+        found[str(lid)] = {
+            "Type": resource["Type"],
+            "Properties": dict(props),
+            "Metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+        }
     _name_provider_references(found)
     return found
 
@@ -425,10 +433,47 @@ def _modified(
     }
     if kind == APP_CLIENT:
         return _client_changes(lid, old, new, changed, gone)
+    if kind == LAMBDA_FUNCTION and "Code" in changed:
+        bytecode_only = _bytecode_only(lid, old, new)
+        if bytecode_only is not None:
+            rest = tuple(p for p in changed if p != "Code")
+            return [bytecode_only, *(_generic_changes(lid, kind, rest) if rest else [])]
     rule = rules.get(kind)
     if rule is not None:
         return rule(lid, old, new, changed)
     return _generic_changes(lid, kind, changed)
+
+
+def _bytecode_only(lid: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> Change | None:
+    """A function whose bundle has the same source and differs only in whether bytecode for
+    the runtime's Python was shipped (the synthesizing machine had that Python or not)."""
+    before = old["Metadata"].get(BUNDLE_METADATA)
+    after = new["Metadata"].get(BUNDLE_METADATA)
+    if not (isinstance(before, Mapping) and isinstance(after, Mapping)):
+        return None
+    if before.get("source") != after.get("source") or before.get("bytecode") == after.get(
+        "bytecode"
+    ):
+        return None
+    if after.get("bytecode"):
+        return Change(
+            Verdict.SAFE,
+            f"function {lid}: bytecode added (same source)",
+            "The same code, now with bytecode for the Lambda runtime's Python: faster cold starts.",
+            (lid,),
+            LAMBDA_FUNCTION,
+            ("Code",),
+        )
+    return Change(
+        Verdict.REVIEW,
+        f"function {lid}: bytecode dropped (same source)",
+        "The same code without bytecode, because the machine that synthesized it has no "
+        "Python of the Lambda runtime's version: slower cold starts (each one compiles). "
+        "Synthesize where that Python is installed (the workflows install it).",
+        (lid,),
+        LAMBDA_FUNCTION,
+        ("Code",),
+    )
 
 
 def _generic_changes(lid: str, kind: str, changed: tuple[str, ...]) -> list[Change]:

@@ -21,11 +21,20 @@ from functools import cached_property
 from pathlib import Path
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    CfnResource,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from mobile_sso.outputs import BUNDLE_METADATA
 
 REPO = Path(__file__).resolve().parent.parent
 # Built bundles, keyed by content; MOBILE_SSO_BUNDLE_CACHE points elsewhere (benchmarks).
@@ -79,12 +88,21 @@ class PythonBundle:
         Whether bytecode is shipped is part of it: a machine without an interpreter of the
         runtime's version builds a different (slower-starting) bundle, and says so.
         """
+        return self._digest("bytecode" if self.compiler else "source-only")
+
+    @cached_property
+    def source_key(self) -> str:
+        """The content key without whether bytecode is shipped: two bundles with the same
+        source key differ in bytecode only (`mobile-sso plan` says so)."""
+        return self._digest(None)
+
+    def _digest(self, mode: str | None) -> str:
         digest = hashlib.sha256()
         settings = (
             BUNDLER_VERSION,
             self.python_version,
             self.platform,
-            "bytecode" if self.compiler else "source-only",
+            *([mode] if mode else []),
             repr(self.keep_only),
             *self.drop,
         )
@@ -143,8 +161,10 @@ class PythonBundle:
         role: iam.IRole | None = None,
     ) -> lambda_.Function:
         """A function running this bundle, x86_64 (the bundle's platform), with its own log
-        group `<construct_id>Logs` kept one month, and its own role unless `role` is given."""
-        return lambda_.Function(
+        group `<construct_id>Logs` kept one month, and its own role unless `role` is given.
+        Its template entry records the bundle's source key and whether bytecode is shipped
+        (metadata `BUNDLE_METADATA`), so a plan can tell a bytecode-only change."""
+        function = lambda_.Function(
             scope,
             construct_id,
             runtime=self.runtime,
@@ -160,6 +180,13 @@ class PythonBundle:
             description=description,
             role=role,
         )
+        resource = function.node.default_child
+        if not isinstance(resource, CfnResource):
+            raise TypeError("a Lambda function without its CloudFormation resource")
+        resource.add_metadata(
+            BUNDLE_METADATA, {"source": self.source_key, "bytecode": self.compiler is not None}
+        )
+        return function
 
     def code(self) -> lambda_.Code:
         """Lambda code built locally; the asset hash is the content key."""

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from mobile_sso.cli import app
 from mobile_sso.config import load_config, parse_config
+from mobile_sso.outputs import BUNDLE_METADATA
 from mobile_sso.plan import (
     Change,
     Plan,
@@ -413,3 +414,46 @@ def test_moving_an_entra_application_to_another_cloud_is_breaking(base: dict[str
     assert "Entra application moved to another cloud (tenant " + (
         "00000000-0000-0000-0000-000000000000)"
     ) in titles(plan, Verdict.BREAKING)
+
+
+def bundled_functions(template: dict[str, Any]) -> list[dict[str, Any]]:
+    functions = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and BUNDLE_METADATA in r.get("Metadata", {})
+    ]
+    assert functions, "no bundled function in the template"
+    return functions
+
+
+def test_a_bundle_that_lost_only_its_bytecode_is_named_as_such(base: dict[str, Any]) -> None:
+    head = copy.deepcopy(base)
+    for function in bundled_functions(head):
+        function["Metadata"][BUNDLE_METADATA]["bytecode"] = False
+        function["Properties"]["Code"]["S3Key"] = "0" * 64 + ".zip"
+
+    plan = compare(base, head)
+
+    reviewed = titles(plan, Verdict.REVIEW)
+    assert reviewed
+    assert all(t.endswith(": bytecode dropped (same source)") for t in reviewed)
+    assert not [t for t in titles(plan, Verdict.SAFE) if "Code" in t]
+
+
+def test_a_bundle_whose_source_changed_is_a_code_change(base: dict[str, Any]) -> None:
+    head = copy.deepcopy(base)
+    function = bundled_functions(head)[0]
+    function["Metadata"][BUNDLE_METADATA] = {"source": "another", "bytecode": False}
+    function["Properties"]["Code"]["S3Key"] = "0" * 64 + ".zip"
+
+    plan = compare(base, head)
+
+    assert [c.title for c in plan.changes if "bytecode" in c.title] == []
+    assert any("(Code)" in t for t in titles(plan, Verdict.SAFE))
+
+
+def test_every_bundled_function_records_its_source_and_bytecode(base: dict[str, Any]) -> None:
+    for function in bundled_functions(base):
+        recorded = function["Metadata"][BUNDLE_METADATA]
+        assert len(recorded["source"]) == 64
+        assert isinstance(recorded["bytecode"], bool)
