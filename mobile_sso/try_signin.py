@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -263,11 +263,26 @@ _PAGE = """<!doctype html>
 """
 
 
-class LoopbackReceiver:
-    """An HTTP server on the loopback callback URL that takes the first answer to it."""
+# How long an open connection may stay silent before the receiver drops it; the receiver
+# answers each connection in its own thread, so a silent one cannot hold up the browser's.
+IDLE_CONNECTION_SECONDS = 10
 
-    def __init__(self, redirect_uri: str) -> None:
+
+class LoopbackReceiver:
+    """An HTTP server on the loopback callback URL that waits for this sign-in's answer.
+
+    Any program or web page on this machine can request the callback URL, but none can know
+    the sign-in's `state`. Only a GET of the callback path carrying this sign-in's state (and
+    no parameter twice, RFC 6749 section 3.1) ends the wait, whether it brings a code or an
+    error: Cognito returns the state on error redirects too (section 4.1.2.1). Anything else
+    gets an error page, is counted in `refused`, and the receiver keeps waiting.
+    """
+
+    def __init__(self, redirect_uri: str, *, state: str) -> None:
         self.address = loopback_address(redirect_uri)
+        self.refused = 0
+        self._state = state.encode()
+        self._lock = threading.Lock()
         self._received: Callback | None = None
         self._arrived = threading.Event()
         self._server = self._bind()
@@ -279,6 +294,8 @@ class LoopbackReceiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = IDLE_CONNECTION_SECONDS
+
             def do_GET(self) -> None:
                 receiver._handle(self)
 
@@ -286,7 +303,7 @@ class LoopbackReceiver:
                 """Quiet: the request line carries the authorization code."""
 
         server_class: type[http.server.HTTPServer] = (
-            _IPv6Server if self.address.host == "::1" else http.server.HTTPServer
+            _IPv6Server if self.address.host == "::1" else _Server
         )
         try:
             return server_class((self.address.host, self.address.port), Handler)
@@ -298,28 +315,41 @@ class LoopbackReceiver:
                 "unless the client's callback URL changes)"
             ) from error
 
+    def _is_this_sign_ins(self, pairs: Sequence[tuple[str, str]]) -> bool:
+        names = [name for name, _ in pairs]
+        state = dict(pairs).get("state", "")
+        return len(names) == len(set(names)) and hmac.compare_digest(state.encode(), self._state)
+
     def _handle(self, request: http.server.BaseHTTPRequestHandler) -> None:
         parts = urlsplit(request.path)
         if parts.path != self.address.path:
             request.send_error(404)
             return
-        if self._received is None:
-            params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            self._received = Callback(params)
-            self._arrived.set()
-            if "error" in params:
-                title, text = "Sign-in failed", params.get("error_description") or params["error"]
-            else:
-                title, text = "Answer received", "Return to the terminal; you can close this tab."
-        else:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if not self._is_this_sign_ins(pairs):
+            with self._lock:
+                self.refused += 1
+            _reply(
+                request,
+                400,
+                "Not this sign-in's answer",
+                "This request does not carry the state of the sign-in the terminal is waiting "
+                "for, so it was ignored. The terminal keeps waiting for its own answer.",
+            )
+            return
+        params = dict(pairs)
+        with self._lock:
+            first = self._received is None
+            if first:
+                self._received = Callback(params)
+        if not first:
             title, text = "Already answered", "This sign-in has already received its answer."
-        body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html; charset=utf-8")
-        request.send_header("Content-Length", str(len(body)))
-        request.send_header("Cache-Control", "no-store")
-        request.end_headers()
-        request.wfile.write(body)
+        elif "error" in params:
+            title, text = "Sign-in failed", params.get("error_description") or params["error"]
+        else:
+            title, text = "Answer received", "Return to the terminal; you can close this tab."
+        self._arrived.set()
+        _reply(request, 200, title, text)
 
     def __enter__(self) -> LoopbackReceiver:
         self._thread.start()
@@ -336,13 +366,29 @@ class LoopbackReceiver:
         self._thread.join()
 
     def wait(self, timeout: float) -> Callback | None:
-        """The first answer, or None when none came within `timeout` seconds."""
+        """This sign-in's answer, or None when none came within `timeout` seconds."""
         if not self._arrived.wait(timeout):
             return None
         return self._received
 
 
-class _IPv6Server(http.server.HTTPServer):
+def _reply(request: http.server.BaseHTTPRequestHandler, status: int, title: str, text: str) -> None:
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "text/html; charset=utf-8")
+    request.send_header("Content-Length", str(len(body)))
+    request.send_header("Cache-Control", "no-store")
+    request.end_headers()
+    request.wfile.write(body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a connection the browser or another program broke off is not news, and
+        the default prints a traceback onto the terminal the sign-in is reported on."""
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
@@ -700,23 +746,9 @@ class SignInResult:
 def read_callback(request: AuthorizationRequest, callback: Callback, env: str) -> str:
     """The authorization code, once the answer is known to belong to this sign-in."""
     params = callback.params
-    state = params.get("state")
-    if state is None and "error" in params:
-        # Some errors come back before Cognito has read the request's state; the code-less
-        # answer can be shown, but not trusted as this sign-in's.
-        error = params["error"]
-        description = params.get("error_description", "")
-        raise SignInFailed(
-            "callback",
-            f"an error came back without state, so it cannot be tied to this sign-in: {error}"
-            + (f": {description}" if description else ""),
-            error=error,
-            error_description=description,
-            advice=advice_for(error, description, env),
-        )
     # State first: an answer this sign-in did not ask for is refused before anything in it,
-    # even an error message, is believed.
-    if not hmac.compare_digest((state or "").encode(), request.state.encode()):
+    # even an error message, is believed. The receiver already ignores such answers.
+    if not hmac.compare_digest(params.get("state", "").encode(), request.state.encode()):
         raise SignInFailed(
             "callback",
             "the answer on the callback URL carries a state that is not this sign-in's: it "
@@ -755,17 +787,25 @@ def sign_in(
     `show_url(url, opened)` tells the person where to go.
     """
     request = AuthorizationRequest.new(target)
-    with LoopbackReceiver(target.redirect_uri) as receiver:
+    with LoopbackReceiver(target.redirect_uri, state=request.state) as receiver:
         opened = opener(request.url) if opener is not None else False
         show_url(request.url, opened)
         callback = receiver.wait(timeout)
     if callback is None:
+        refused = receiver.refused
+        ignored = (
+            f" It ignored {refused} request{'s' if refused != 1 else ''} without this "
+            "sign-in's state (an old browser tab, or another program or web page on this "
+            "machine)."
+            if refused
+            else ""
+        )
         raise SignInFailed(
             "browser",
             f"no answer on {target.redirect_uri} within {timeout:g} seconds: the browser was "
             "closed before the sign-in finished, or it stopped on an error page (Cognito "
             "shows redirect_mismatch or invalid_request there without coming back). Run "
-            "again and read the browser's page; --timeout gives more time",
+            f"again and read the browser's page; --timeout gives more time.{ignored}",
             advice=(
                 Advice(
                     "client",
