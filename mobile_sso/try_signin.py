@@ -47,6 +47,9 @@ _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 # Clock difference tolerated between this machine and Cognito when judging exp and iat.
 CLOCK_LEEWAY_SECONDS = 60
 SIGNING_ALGORITHM = "RS256"  # the only algorithm Cognito signs user pool tokens with
+# The most read of a token or JWKS answer. Far above any real one: a pool's JWKS holds two
+# keys (about 1 KB), a token answer three tokens (a few KB; the ID token grows with groups).
+MAX_ANSWER_BYTES = 1_000_000
 
 Stage = Literal["setup", "browser", "callback", "token", "verify"]
 Opener = Callable[[str], bool]
@@ -413,7 +416,9 @@ def exchange_code(
     target = request.target
     url = target.endpoints.token
     try:
-        response = http_client.post(
+        status, body = _json_answer(
+            http_client,
+            "POST",
             url,
             data={
                 "grant_type": "authorization_code",
@@ -428,13 +433,16 @@ def exchange_code(
         raise SignInFailed(
             "token", f"the token endpoint {url} did not answer: {failure}"
         ) from failure
-    body = _json_object(response)
-    if response.status_code != 200:
+    except _TooLarge as failure:
+        raise SignInFailed(
+            "token", f"the token endpoint {url} {failure}, far more than tokens take: refused"
+        ) from None
+    if status != 200:
         error = str(body.get("error", ""))
         description = str(body.get("error_description", ""))
         raise SignInFailed(
             "token",
-            f"the token endpoint refused the code (HTTP {response.status_code} "
+            f"the token endpoint refused the code (HTTP {status} "
             f"{error or 'without an error code'}): {_token_error_meaning(error)}",
             error=error,
             error_description=description,
@@ -458,12 +466,27 @@ def exchange_code(
     )
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+class _TooLarge(Exception):
+    pass
+
+
+def _json_answer(
+    http_client: httpx.Client, method: str, url: str, **request: Any
+) -> tuple[int, dict[str, Any]]:
+    """The status and JSON object of an answer read with a size limit: the body is streamed
+    and dropped once it passes MAX_ANSWER_BYTES, so a hostile server cannot fill memory."""
+    with http_client.stream(method, url, **request) as response:
+        received = bytearray()
+        for chunk in response.iter_bytes():
+            received += chunk
+            if len(received) > MAX_ANSWER_BYTES:
+                raise _TooLarge(f"answered more than {MAX_ANSWER_BYTES} bytes")
+        status = response.status_code
     try:
-        body = response.json()
+        body = json.loads(received)
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return status, {}
+    return status, body if isinstance(body, dict) else {}
 
 
 def _token_error_meaning(error: str) -> str:
@@ -486,16 +509,21 @@ def _token_error_meaning(error: str) -> str:
 def fetch_jwks(endpoints: Endpoints, http_client: httpx.Client) -> dict[str, Any]:
     """The pool's public signing keys."""
     try:
-        response = http_client.get(endpoints.jwks)
+        status, body = _json_answer(http_client, "GET", endpoints.jwks)
     except httpx.HTTPError as error:
         raise SignInFailed(
             "verify", f"cannot read the pool's signing keys at {endpoints.jwks}: {error}"
         ) from error
-    body = _json_object(response)
-    if response.status_code != 200 or not isinstance(body.get("keys"), list):
+    except _TooLarge as error:
         raise SignInFailed(
             "verify",
-            f"the pool's signing keys at {endpoints.jwks} answered HTTP {response.status_code} "
+            f"the pool's signing keys at {endpoints.jwks} {error}, far more than a JWKS "
+            "takes: refused",
+        ) from None
+    if status != 200 or not isinstance(body.get("keys"), list):
+        raise SignInFailed(
+            "verify",
+            f"the pool's signing keys at {endpoints.jwks} answered HTTP {status} "
             "without a JWKS (is the user pool id right?)",
         )
     return body

@@ -7,7 +7,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -22,6 +22,7 @@ from mobile_sso.cli import app
 from mobile_sso.try_signin import (
     COGNITO_IDP_ENDPOINT_VARIABLE,
     HOSTED_UI_ENDPOINT_VARIABLE,
+    MAX_ANSWER_BYTES,
     AuthorizationRequest,
     Callback,
     Endpoints,
@@ -36,6 +37,7 @@ from mobile_sso.try_signin import (
     app_view,
     code_challenge,
     exchange_code,
+    fetch_jwks,
     loopback_address,
     new_code_verifier,
     read_callback,
@@ -483,6 +485,55 @@ def test_refused_code_says_what_invalid_grant_means() -> None:
         "the token endpoint refused the code (HTTP 400 invalid_grant): the code_verifier does "
         "not match the code_challenge"
     )
+
+
+class Oversized:
+    """An answer of 64 MB that counts how much of it the client pulled."""
+
+    chunk = 65536
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        for _ in range(1024):
+            self.pulled += self.chunk
+            yield b" " * self.chunk
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            transport=httpx.MockTransport(lambda _: httpx.Response(200, content=self.chunks()))
+        )
+
+
+def test_oversized_token_answer_is_dropped_while_reading() -> None:
+    answer = Oversized()
+    with answer.client() as client, pytest.raises(SignInFailed) as caught:
+        exchange_code(AuthorizationRequest.new(target()), "c0de", client)
+    assert caught.value.stage == "token"
+    assert caught.value.message == (
+        f"the token endpoint {ENDPOINTS.token} answered more than {MAX_ANSWER_BYTES} bytes, "
+        "far more than tokens take: refused"
+    )
+    assert answer.pulled <= MAX_ANSWER_BYTES + answer.chunk
+
+
+def test_oversized_jwks_is_dropped_while_reading() -> None:
+    answer = Oversized()
+    with answer.client() as client, pytest.raises(SignInFailed) as caught:
+        fetch_jwks(ENDPOINTS, client)
+    assert caught.value.stage == "verify"
+    assert caught.value.message == (
+        f"the pool's signing keys at {ENDPOINTS.jwks} answered more than {MAX_ANSWER_BYTES} "
+        "bytes, far more than a JWKS takes: refused"
+    )
+    assert answer.pulled <= MAX_ANSWER_BYTES + answer.chunk
+
+
+def test_jwks_answer_is_read_whole_when_within_the_limit() -> None:
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=JWKS))
+    with httpx.Client(transport=transport) as client:
+        assert fetch_jwks(ENDPOINTS, client) == JWKS
 
 
 # --- what the app sees -------------------------------------------------------------------
