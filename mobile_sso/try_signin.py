@@ -277,13 +277,16 @@ class LoopbackReceiver:
     Any program or web page on this machine can request the callback URL, but none can know
     the sign-in's `state`. Only a GET of the callback path carrying this sign-in's state (and
     no parameter twice, RFC 6749 section 3.1) ends the wait, whether it brings a code or an
-    error: Cognito returns the state on error redirects too (section 4.1.2.1). Anything else
-    gets an error page, is counted in `refused`, and the receiver keeps waiting.
+    error. Anything else gets an error page, is counted in `refused`, and the receiver keeps
+    waiting. RFC 6749 section 4.1.2.1 returns the state on error redirects too, but Cognito's
+    documentation shows its error redirects without one: such an error cannot be told from a
+    forged one, so it is kept as `ignored_error`, to be shown, never acted on.
     """
 
     def __init__(self, redirect_uri: str, *, state: str) -> None:
         self.address = loopback_address(redirect_uri)
         self.refused = 0
+        self.ignored_error: Callback | None = None
         self._state = state.encode()
         self._lock = threading.Lock()
         self._received: Callback | None = None
@@ -329,18 +332,21 @@ class LoopbackReceiver:
             request.send_error(404)
             return
         pairs = parse_qsl(parts.query, keep_blank_values=True)
+        params = dict(pairs)
         if not self._is_this_sign_ins(pairs):
             with self._lock:
                 self.refused += 1
-            _reply(
-                request,
-                400,
-                "Not this sign-in's answer",
+                if "error" in params:
+                    self.ignored_error = Callback(params)
+            text = (
                 "This request does not carry the state of the sign-in the terminal is waiting "
-                "for, so it was ignored. The terminal keeps waiting for its own answer.",
+                "for, so it was ignored. The terminal keeps waiting for its own answer."
             )
+            if "error" in params:
+                said = params.get("error_description") or ""
+                text += f" The error it carried: {params['error']}{': ' if said else ''}{said}"
+            _reply(request, 400, "Not this sign-in's answer", text)
             return
-        params = dict(pairs)
         with self._lock:
             first = self._received is None
             if first:
@@ -820,7 +826,7 @@ def sign_in(
         show_url(request.url, opened)
         callback = receiver.wait(timeout)
     if callback is None:
-        refused = receiver.refused
+        refused, stateless = receiver.refused, receiver.ignored_error
         ignored = (
             f" It ignored {refused} request{'s' if refused != 1 else ''} without this "
             "sign-in's state (an old browser tab, or another program or web page on this "
@@ -828,6 +834,15 @@ def sign_in(
             if refused
             else ""
         )
+        if stateless is not None:
+            error = stateless.params["error"]
+            description = stateless.params.get("error_description", "")
+            ignored += (
+                f" The last error among them, {error}"
+                + (f": {description}" if description else "")
+                + ", is not trusted, but Cognito sends some errors without the state: if the "
+                "browser shows it at the end of your sign-in, it is this sign-in's."
+            )
         raise SignInFailed(
             "browser",
             f"no answer on {target.redirect_uri} within {timeout:g} seconds: the browser was "

@@ -376,10 +376,21 @@ def test_answer_without_this_sign_ins_state_gets_400_and_the_wait_goes_on(query:
         answer = receiver.wait(5)
     assert foreign.status_code == 400
     assert "Not this sign-in&#x27;s answer" in foreign.text
-    assert "AADSTS50105" not in foreign.text
     assert own.status_code == 200
     assert answer == Callback({"state": "s", "code": "c0de"})
     assert receiver.refused == 1
+
+
+def test_error_without_state_is_shown_in_the_browser_and_kept_untrusted() -> None:
+    url = callback_url()
+    with LoopbackReceiver(url, state="s") as receiver:
+        page = httpx.get(url, params={"error": "server_error", "error_description": "<b>x</b>"})
+        assert receiver.wait(0) is None
+    assert page.status_code == 400
+    assert "The error it carried: server_error: &lt;b&gt;x&lt;/b&gt;" in page.text
+    assert receiver.ignored_error == Callback(
+        {"error": "server_error", "error_description": "<b>x</b>"}
+    )
 
 
 @pytest.mark.parametrize("method", ["POST", "HEAD", "PUT"])
@@ -671,8 +682,28 @@ def test_requests_without_the_state_are_counted_in_the_timeout_message(
     assert result.exit_code == 1
     failure = json.loads(result.stdout)
     assert failure["stage"] == "browser"
-    assert failure["message"].endswith(
+    assert (
         "It ignored 1 request without this sign-in's state (an old browser tab, or another "
         "program or web page on this machine)."
-    )
+    ) in failure["message"]
+    assert failure["error"] == ""
     assert failure["error_description"] == ""
+
+
+def test_ignored_error_is_named_on_timeout_with_its_control_characters_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = write_environment(tmp_path)
+
+    def stateless_error(url: str) -> bool:
+        callback = dict(parse_qsl(urlsplit(url).query))["redirect_uri"]
+        httpx.get(callback, params={"error": "server_error", "error_description": HOSTILE})
+        return True
+
+    monkeypatch.setattr(try_signin_cli, "open_browser", stateless_error)
+    result = CliRunner().invoke(app, [*environment.args, "--timeout", "1"])
+    assert result.exit_code == 1
+    assert f"The last error among them, server_error: {HOSTILE_SHOWN}, is not trusted" in (
+        result.stdout
+    )
+    assert "\x1b" not in result.output
