@@ -199,8 +199,8 @@ def test_error_answer_carries_cognito_words_and_the_doctor_advice() -> None:
 @pytest.mark.parametrize(
     ("error", "description", "category"),
     [
-        ("invalid_request", "Invalid SAML response received: SAML Assertion signature is "
-         "invalid.", "metadata"),
+        ("server_error", "Invalid SAML response received: SAML Assertion signature is "
+         "invalid. ", "metadata"),
         ("invalid_request", "Invalid user attributes: email: The attribute is required",
          "claims"),
         ("access_denied", "AADSTS50105: the user is not assigned", "assignment"),
