@@ -260,6 +260,22 @@ def test_error_redirect_is_printed_as_a_table(
     assert "Category" in result.stdout
 
 
+def test_error_redirect_without_state_is_named_when_the_wait_ends(
+    environment: Environment, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    behaviour = Behaviour(relay_state="not-the-relay-state-cognito-sent", errors_without_state=True)
+    with environment.emulator(behaviour=behaviour) as emulator:
+        result = run(environment, emulator, context, monkeypatch, "--json", "--timeout", "2")
+    assert result.exit_code == 1
+    failure = json.loads(result.stdout)
+    assert failure["stage"] == "browser", failure["message"]
+    assert (
+        f"The last error among them, invalid_request: {RELAY_STATE_ERROR}, is not trusted"
+    ) in failure["message"]
+    assert failure["error"] == ""
+    assert emulator.token_requests == []
+
+
 def test_token_signed_by_a_key_the_pool_does_not_list_is_refused(
     environment: Environment, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
