@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -47,6 +47,9 @@ _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 # Clock difference tolerated between this machine and Cognito when judging exp and iat.
 CLOCK_LEEWAY_SECONDS = 60
 SIGNING_ALGORITHM = "RS256"  # the only algorithm Cognito signs user pool tokens with
+# The most read of a token or JWKS answer. Far above any real one: a pool's JWKS holds two
+# keys (about 1 KB), a token answer three tokens (a few KB; the ID token grows with groups).
+MAX_ANSWER_BYTES = 1_000_000
 
 Stage = Literal["setup", "browser", "callback", "token", "verify"]
 Opener = Callable[[str], bool]
@@ -263,11 +266,29 @@ _PAGE = """<!doctype html>
 """
 
 
-class LoopbackReceiver:
-    """An HTTP server on the loopback callback URL that takes the first answer to it."""
+# How long an open connection may stay silent before the receiver drops it; the receiver
+# answers each connection in its own thread, so a silent one cannot hold up the browser's.
+IDLE_CONNECTION_SECONDS = 10
 
-    def __init__(self, redirect_uri: str) -> None:
+
+class LoopbackReceiver:
+    """An HTTP server on the loopback callback URL that waits for this sign-in's answer.
+
+    Any program or web page on this machine can request the callback URL, but none can know
+    the sign-in's `state`. Only a GET of the callback path carrying this sign-in's state (and
+    no parameter twice, RFC 6749 section 3.1) ends the wait, whether it brings a code or an
+    error. Anything else gets an error page, is counted in `refused`, and the receiver keeps
+    waiting. RFC 6749 section 4.1.2.1 returns the state on error redirects too, but Cognito's
+    documentation shows its error redirects without one: such an error cannot be told from a
+    forged one, so it is kept as `ignored_error`, to be shown, never acted on.
+    """
+
+    def __init__(self, redirect_uri: str, *, state: str) -> None:
         self.address = loopback_address(redirect_uri)
+        self.refused = 0
+        self.ignored_error: Callback | None = None
+        self._state = state.encode()
+        self._lock = threading.Lock()
         self._received: Callback | None = None
         self._arrived = threading.Event()
         self._server = self._bind()
@@ -279,6 +300,8 @@ class LoopbackReceiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = IDLE_CONNECTION_SECONDS
+
             def do_GET(self) -> None:
                 receiver._handle(self)
 
@@ -286,7 +309,7 @@ class LoopbackReceiver:
                 """Quiet: the request line carries the authorization code."""
 
         server_class: type[http.server.HTTPServer] = (
-            _IPv6Server if self.address.host == "::1" else http.server.HTTPServer
+            _IPv6Server if self.address.host == "::1" else _Server
         )
         try:
             return server_class((self.address.host, self.address.port), Handler)
@@ -298,28 +321,44 @@ class LoopbackReceiver:
                 "unless the client's callback URL changes)"
             ) from error
 
+    def _is_this_sign_ins(self, pairs: Sequence[tuple[str, str]]) -> bool:
+        names = [name for name, _ in pairs]
+        state = dict(pairs).get("state", "")
+        return len(names) == len(set(names)) and hmac.compare_digest(state.encode(), self._state)
+
     def _handle(self, request: http.server.BaseHTTPRequestHandler) -> None:
         parts = urlsplit(request.path)
         if parts.path != self.address.path:
             request.send_error(404)
             return
-        if self._received is None:
-            params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            self._received = Callback(params)
-            self._arrived.set()
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        params = dict(pairs)
+        if not self._is_this_sign_ins(pairs):
+            with self._lock:
+                self.refused += 1
+                if "error" in params:
+                    self.ignored_error = Callback(params)
+            text = (
+                "This request does not carry the state of the sign-in the terminal is waiting "
+                "for, so it was ignored. The terminal keeps waiting for its own answer."
+            )
             if "error" in params:
-                title, text = "Sign-in failed", params.get("error_description") or params["error"]
-            else:
-                title, text = "Answer received", "Return to the terminal; you can close this tab."
-        else:
+                said = params.get("error_description") or ""
+                text += f" The error it carried: {params['error']}{': ' if said else ''}{said}"
+            _reply(request, 400, "Not this sign-in's answer", text)
+            return
+        with self._lock:
+            first = self._received is None
+            if first:
+                self._received = Callback(params)
+        if not first:
             title, text = "Already answered", "This sign-in has already received its answer."
-        body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html; charset=utf-8")
-        request.send_header("Content-Length", str(len(body)))
-        request.send_header("Cache-Control", "no-store")
-        request.end_headers()
-        request.wfile.write(body)
+        elif "error" in params:
+            title, text = "Sign-in failed", params.get("error_description") or params["error"]
+        else:
+            title, text = "Answer received", "Return to the terminal; you can close this tab."
+        self._arrived.set()
+        _reply(request, 200, title, text)
 
     def __enter__(self) -> LoopbackReceiver:
         self._thread.start()
@@ -336,13 +375,29 @@ class LoopbackReceiver:
         self._thread.join()
 
     def wait(self, timeout: float) -> Callback | None:
-        """The first answer, or None when none came within `timeout` seconds."""
+        """This sign-in's answer, or None when none came within `timeout` seconds."""
         if not self._arrived.wait(timeout):
             return None
         return self._received
 
 
-class _IPv6Server(http.server.HTTPServer):
+def _reply(request: http.server.BaseHTTPRequestHandler, status: int, title: str, text: str) -> None:
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "text/html; charset=utf-8")
+    request.send_header("Content-Length", str(len(body)))
+    request.send_header("Cache-Control", "no-store")
+    request.end_headers()
+    request.wfile.write(body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a connection the browser or another program broke off is not news, and
+        the default prints a traceback onto the terminal the sign-in is reported on."""
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
@@ -367,7 +422,9 @@ def exchange_code(
     target = request.target
     url = target.endpoints.token
     try:
-        response = http_client.post(
+        status, body = _json_answer(
+            http_client,
+            "POST",
             url,
             data={
                 "grant_type": "authorization_code",
@@ -382,13 +439,16 @@ def exchange_code(
         raise SignInFailed(
             "token", f"the token endpoint {url} did not answer: {failure}"
         ) from failure
-    body = _json_object(response)
-    if response.status_code != 200:
+    except _TooLarge as failure:
+        raise SignInFailed(
+            "token", f"the token endpoint {url} {failure}, far more than tokens take: refused"
+        ) from None
+    if status != 200:
         error = str(body.get("error", ""))
         description = str(body.get("error_description", ""))
         raise SignInFailed(
             "token",
-            f"the token endpoint refused the code (HTTP {response.status_code} "
+            f"the token endpoint refused the code (HTTP {status} "
             f"{error or 'without an error code'}): {_token_error_meaning(error)}",
             error=error,
             error_description=description,
@@ -412,12 +472,27 @@ def exchange_code(
     )
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+class _TooLarge(Exception):
+    pass
+
+
+def _json_answer(
+    http_client: httpx.Client, method: str, url: str, **request: Any
+) -> tuple[int, dict[str, Any]]:
+    """The status and JSON object of an answer read with a size limit: the body is streamed
+    and dropped once it passes MAX_ANSWER_BYTES, so a hostile server cannot fill memory."""
+    with http_client.stream(method, url, **request) as response:
+        received = bytearray()
+        for chunk in response.iter_bytes():
+            received += chunk
+            if len(received) > MAX_ANSWER_BYTES:
+                raise _TooLarge(f"answered more than {MAX_ANSWER_BYTES} bytes")
+        status = response.status_code
     try:
-        body = response.json()
+        body = json.loads(received)
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return status, {}
+    return status, body if isinstance(body, dict) else {}
 
 
 def _token_error_meaning(error: str) -> str:
@@ -440,16 +515,21 @@ def _token_error_meaning(error: str) -> str:
 def fetch_jwks(endpoints: Endpoints, http_client: httpx.Client) -> dict[str, Any]:
     """The pool's public signing keys."""
     try:
-        response = http_client.get(endpoints.jwks)
+        status, body = _json_answer(http_client, "GET", endpoints.jwks)
     except httpx.HTTPError as error:
         raise SignInFailed(
             "verify", f"cannot read the pool's signing keys at {endpoints.jwks}: {error}"
         ) from error
-    body = _json_object(response)
-    if response.status_code != 200 or not isinstance(body.get("keys"), list):
+    except _TooLarge as error:
         raise SignInFailed(
             "verify",
-            f"the pool's signing keys at {endpoints.jwks} answered HTTP {response.status_code} "
+            f"the pool's signing keys at {endpoints.jwks} {error}, far more than a JWKS "
+            "takes: refused",
+        ) from None
+    if status != 200 or not isinstance(body.get("keys"), list):
+        raise SignInFailed(
+            "verify",
+            f"the pool's signing keys at {endpoints.jwks} answered HTTP {status} "
             "without a JWKS (is the user pool id right?)",
         )
     return body
@@ -700,23 +780,9 @@ class SignInResult:
 def read_callback(request: AuthorizationRequest, callback: Callback, env: str) -> str:
     """The authorization code, once the answer is known to belong to this sign-in."""
     params = callback.params
-    state = params.get("state")
-    if state is None and "error" in params:
-        # Some errors come back before Cognito has read the request's state; the code-less
-        # answer can be shown, but not trusted as this sign-in's.
-        error = params["error"]
-        description = params.get("error_description", "")
-        raise SignInFailed(
-            "callback",
-            f"an error came back without state, so it cannot be tied to this sign-in: {error}"
-            + (f": {description}" if description else ""),
-            error=error,
-            error_description=description,
-            advice=advice_for(error, description, env),
-        )
     # State first: an answer this sign-in did not ask for is refused before anything in it,
-    # even an error message, is believed.
-    if not hmac.compare_digest((state or "").encode(), request.state.encode()):
+    # even an error message, is believed. The receiver already ignores such answers.
+    if not hmac.compare_digest(params.get("state", "").encode(), request.state.encode()):
         raise SignInFailed(
             "callback",
             "the answer on the callback URL carries a state that is not this sign-in's: it "
@@ -755,17 +821,34 @@ def sign_in(
     `show_url(url, opened)` tells the person where to go.
     """
     request = AuthorizationRequest.new(target)
-    with LoopbackReceiver(target.redirect_uri) as receiver:
+    with LoopbackReceiver(target.redirect_uri, state=request.state) as receiver:
         opened = opener(request.url) if opener is not None else False
         show_url(request.url, opened)
         callback = receiver.wait(timeout)
     if callback is None:
+        refused, stateless = receiver.refused, receiver.ignored_error
+        ignored = (
+            f" It ignored {refused} request{'s' if refused != 1 else ''} without this "
+            "sign-in's state (an old browser tab, or another program or web page on this "
+            "machine)."
+            if refused
+            else ""
+        )
+        if stateless is not None:
+            error = stateless.params["error"]
+            description = stateless.params.get("error_description", "")
+            ignored += (
+                f" The last error among them, {error}"
+                + (f": {description}" if description else "")
+                + ", is not trusted, but Cognito sends some errors without the state: if the "
+                "browser shows it at the end of your sign-in, it is this sign-in's."
+            )
         raise SignInFailed(
             "browser",
             f"no answer on {target.redirect_uri} within {timeout:g} seconds: the browser was "
             "closed before the sign-in finished, or it stopped on an error page (Cognito "
             "shows redirect_mismatch or invalid_request there without coming back). Run "
-            "again and read the browser's page; --timeout gives more time",
+            f"again and read the browser's page; --timeout gives more time.{ignored}",
             advice=(
                 Advice(
                     "client",

@@ -32,6 +32,7 @@ from mobile_sso.export import (
     parse_stack,
 )
 from mobile_sso.findings_table import console, print_findings
+from mobile_sso.terminal import visible
 from mobile_sso.try_signin import (
     Endpoints,
     Opener,
@@ -276,7 +277,7 @@ def _fail_before_start(message: str, as_json: bool) -> NoReturn:
         document = {"signed_in": False, "stage": "setup", "message": message, "advice": []}
         typer.echo(json.dumps(document, indent=2))
     else:
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(f"error: {visible(message)}", err=True)
     raise typer.Exit(code=1)
 
 
@@ -302,8 +303,12 @@ def _print_failure(failure: SignInFailed, as_json: bool) -> None:
         typer.echo(json.dumps(failure.as_dict(), indent=2))
         return
     out = console()
+    # The message quotes what the network sent (error_description, claims, key ids): its
+    # control characters are shown, not obeyed. --json escapes them itself and stays exact.
     out.print(
-        f"Sign-in failed ({failure.stage}): {failure.message}", style="bold red", soft_wrap=True
+        f"Sign-in failed ({failure.stage}): {visible(failure.message)}",
+        style="bold red",
+        soft_wrap=True,
     )
     print_findings(
         out,
@@ -318,23 +323,25 @@ def _print_result(result: SignInResult, *, show_tokens: bool) -> None:
     out = console()
     target = result.target
     out.print(
-        f"Signed in through {target.identity_provider} with app client {target.client_name} "
-        f"({target.client_id}).",
+        visible(
+            f"Signed in through {target.identity_provider} with app client "
+            f"{target.client_name} ({target.client_id})."
+        ),
         style="green",
     )
     table = Table(title="What the app receives (verified ID token)", title_justify="left")
     table.add_column("Claim", no_wrap=True)
     table.add_column("Value", overflow="fold")
     for label, value in app_view(result):
-        table.add_row(Text(label), Text(value))
+        table.add_row(Text(label), Text(visible(value)))
     out.print(table)
     out.print("Verified:")
     for check in result.verified:
-        out.print(f"- {check}", soft_wrap=True)
+        out.print(f"- {visible(check)}", soft_wrap=True)
     out.print("All ID token claims: --json. Raw tokens: --show-tokens (they are credentials).")
     if show_tokens:
         out.print()
-        out.print("ID token:", result.tokens.id_token, soft_wrap=True)
-        out.print("Access token:", result.tokens.access_token, soft_wrap=True)
+        out.print("ID token:", visible(result.tokens.id_token), soft_wrap=True)
+        out.print("Access token:", visible(result.tokens.access_token), soft_wrap=True)
         if result.tokens.refresh_token:
-            out.print("Refresh token:", result.tokens.refresh_token, soft_wrap=True)
+            out.print("Refresh token:", visible(result.tokens.refresh_token), soft_wrap=True)

@@ -4,11 +4,13 @@ receiver, the code exchange, and the command's choices before a browser is opene
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -20,10 +22,12 @@ from mobile_sso.cli import app
 from mobile_sso.try_signin import (
     COGNITO_IDP_ENDPOINT_VARIABLE,
     HOSTED_UI_ENDPOINT_VARIABLE,
+    MAX_ANSWER_BYTES,
     AuthorizationRequest,
     Callback,
     Endpoints,
     LoopbackReceiver,
+    Opener,
     SignInFailed,
     SignInResult,
     SignInSetupError,
@@ -33,6 +37,7 @@ from mobile_sso.try_signin import (
     app_view,
     code_challenge,
     exchange_code,
+    fetch_jwks,
     loopback_address,
     new_code_verifier,
     read_callback,
@@ -154,14 +159,12 @@ def test_answer_without_state_is_refused() -> None:
         read_callback(request, Callback({"code": "c"}), "dev")
 
 
-def test_error_without_state_is_shown_as_not_tied_to_this_sign_in() -> None:
+def test_error_without_state_is_refused_like_any_foreign_answer() -> None:
     request = AuthorizationRequest.new(target())
     with pytest.raises(SignInFailed) as caught:
         read_callback(request, Callback({"error": "invalid_request"}), "dev")
-    assert caught.value.message == (
-        "an error came back without state, so it cannot be tied to this sign-in: invalid_request"
-    )
-    assert caught.value.error == "invalid_request"
+    assert "carries a state that is not this sign-in's" in caught.value.message
+    assert caught.value.error == ""
 
 
 def test_answer_with_this_state_gives_its_code() -> None:
@@ -196,8 +199,8 @@ def test_error_answer_carries_cognito_words_and_the_doctor_advice() -> None:
 @pytest.mark.parametrize(
     ("error", "description", "category"),
     [
-        ("invalid_request", "Invalid SAML response received: SAML Assertion signature is "
-         "invalid.", "metadata"),
+        ("server_error", "Invalid SAML response received: SAML Assertion signature is "
+         "invalid. ", "metadata"),
         ("invalid_request", "Invalid user attributes: email: The attribute is required",
          "claims"),
         ("access_denied", "AADSTS50105: the user is not assigned", "assignment"),
@@ -335,27 +338,126 @@ def test_callback_url_off_this_machine_cannot_be_listened_on(url: str) -> None:
         loopback_address(url)
 
 
+def callback_url() -> str:
+    return f"http://127.0.0.1:{free_port()}/callback"
+
+
 def test_receiver_takes_the_first_answer_on_its_path() -> None:
-    url = f"http://127.0.0.1:{free_port()}/callback"
-    with LoopbackReceiver(url) as receiver:
+    url = callback_url()
+    with LoopbackReceiver(url, state="s") as receiver:
         assert httpx.get(url.replace("/callback", "/favicon.ico")).status_code == 404
         first = httpx.get(f"{url}?code=one&state=s")
-        httpx.get(f"{url}?code=two&state=s")
+        second = httpx.get(f"{url}?code=two&state=s")
         answer = receiver.wait(1)
     assert first.status_code == 200
     assert "Return to the terminal" in first.text
+    assert "Already answered" in second.text
     assert answer == Callback({"code": "one", "state": "s"})
 
 
-def test_receiver_without_an_answer_gives_none_after_the_timeout() -> None:
-    with LoopbackReceiver(f"http://127.0.0.1:{free_port()}/callback") as receiver:
-        assert receiver.wait(0.05) is None
+@pytest.mark.parametrize(
+    "query",
+    [
+        "error=access_denied&error_description=AADSTS50105",
+        "state=another&error=access_denied",
+        "state=&code=c0de",
+        "state=%C3%A9t%C3%A9&code=c0de",
+        "state=s&code=one&code=two",
+        "state=s&state=s&code=c0de",
+    ],
+    ids=["no-state", "other-state", "empty-state", "non-ascii-state", "two-codes", "two-states"],
+)
+def test_answer_without_this_sign_ins_state_gets_400_and_the_wait_goes_on(query: str) -> None:
+    url = callback_url()
+    with LoopbackReceiver(url, state="s") as receiver:
+        foreign = httpx.get(f"{url}?{query}")
+        assert receiver.wait(0) is None
+        own = httpx.get(f"{url}?state=s&code=c0de")
+        answer = receiver.wait(5)
+    assert foreign.status_code == 400
+    assert "Not this sign-in&#x27;s answer" in foreign.text
+    assert own.status_code == 200
+    assert answer == Callback({"state": "s", "code": "c0de"})
+    assert receiver.refused == 1
+
+
+def test_error_without_state_is_shown_in_the_browser_and_kept_untrusted() -> None:
+    url = callback_url()
+    with LoopbackReceiver(url, state="s") as receiver:
+        page = httpx.get(url, params={"error": "server_error", "error_description": "<b>x</b>"})
+        assert receiver.wait(0) is None
+    assert page.status_code == 400
+    assert "The error it carried: server_error: &lt;b&gt;x&lt;/b&gt;" in page.text
+    assert receiver.ignored_error == Callback(
+        {"error": "server_error", "error_description": "<b>x</b>"}
+    )
+
+
+@pytest.mark.parametrize("method", ["POST", "HEAD", "PUT"])
+def test_callback_by_another_method_than_get_does_not_end_the_wait(method: str) -> None:
+    url = callback_url()
+    with LoopbackReceiver(url, state="s") as receiver:
+        response = httpx.request(method, f"{url}?state=s&code=c0de")
+        assert receiver.wait(0) is None
+    assert response.status_code == 501
+
+
+def raw_get(url: str, target: str) -> str:
+    """The status line of a GET of `target`, sent as raw bytes (httpx refuses long URLs)."""
+    address = loopback_address(url)
+    with socket.create_connection((address.host, address.port), timeout=5) as connection:
+        connection.sendall(f"GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        return connection.makefile("rb").readline().decode().strip()
+
+
+def test_oversized_request_line_is_refused_and_the_wait_goes_on() -> None:
+    url = callback_url()
+    with LoopbackReceiver(url, state="s") as receiver:
+        status = raw_get(url, f"/callback?state=s&error=x&error_description={'A' * 70_000}")
+        assert receiver.wait(0) is None
+        httpx.get(f"{url}?state=s&code=c0de")
+        answer = receiver.wait(5)
+    assert status.split()[1] == "414"
+    assert answer == Callback({"state": "s", "code": "c0de"})
+
+
+def test_silent_connection_does_not_hold_up_the_answer() -> None:
+    url = callback_url()
+    port = loopback_address(url).port
+    with (
+        LoopbackReceiver(url, state="s") as receiver,
+        socket.create_connection(("127.0.0.1", port)) as silent,
+    ):
+        silent.sendall(b"GET /callback?state=s")  # and never finishes the request line
+        own = httpx.get(f"{url}?state=s&code=c0de", timeout=5)
+        answer = receiver.wait(5)
+    assert own.status_code == 200
+    assert answer == Callback({"state": "s", "code": "c0de"})
+
+
+def test_receiver_logs_and_prints_nothing_of_the_requests(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = callback_url()
+    caplog.set_level(logging.DEBUG)
+    with LoopbackReceiver(url, state="s") as receiver:
+        httpx.get(f"{url}x?code=secret-code-1")
+        httpx.get(f"{url}?state=other&code=secret-code-2")
+        raw_get(url, f"/callback?state=s&code=secret-code-3&pad={'A' * 70_000}")
+        httpx.post(f"{url}?state=s&code=secret-code-4")
+        httpx.get(f"{url}?state=s&code=secret-code-5")
+        assert receiver.wait(5) is not None
+    out, err = capfd.readouterr()
+    assert "secret-code" not in out + err
+    # The test's own client (httpx, httpcore) logs its URLs; nothing else may.
+    received = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    assert not [r for r in received if "secret-code" in r.getMessage()]
 
 
 def test_port_in_use_is_named_with_what_to_do() -> None:
-    url = f"http://127.0.0.1:{free_port()}/callback"
-    with LoopbackReceiver(url), pytest.raises(SignInSetupError) as caught:
-        LoopbackReceiver(url)
+    url = callback_url()
+    with LoopbackReceiver(url, state="s"), pytest.raises(SignInSetupError) as caught:
+        LoopbackReceiver(url, state="s")
     assert "cannot listen on 127.0.0.1 port" in str(caught.value)
     assert "Stop the program using that port" in str(caught.value)
 
@@ -394,6 +496,55 @@ def test_refused_code_says_what_invalid_grant_means() -> None:
         "the token endpoint refused the code (HTTP 400 invalid_grant): the code_verifier does "
         "not match the code_challenge"
     )
+
+
+class Oversized:
+    """An answer of 64 MB that counts how much of it the client pulled."""
+
+    chunk = 65536
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        for _ in range(1024):
+            self.pulled += self.chunk
+            yield b" " * self.chunk
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            transport=httpx.MockTransport(lambda _: httpx.Response(200, content=self.chunks()))
+        )
+
+
+def test_oversized_token_answer_is_dropped_while_reading() -> None:
+    answer = Oversized()
+    with answer.client() as client, pytest.raises(SignInFailed) as caught:
+        exchange_code(AuthorizationRequest.new(target()), "c0de", client)
+    assert caught.value.stage == "token"
+    assert caught.value.message == (
+        f"the token endpoint {ENDPOINTS.token} answered more than {MAX_ANSWER_BYTES} bytes, "
+        "far more than tokens take: refused"
+    )
+    assert answer.pulled <= MAX_ANSWER_BYTES + answer.chunk
+
+
+def test_oversized_jwks_is_dropped_while_reading() -> None:
+    answer = Oversized()
+    with answer.client() as client, pytest.raises(SignInFailed) as caught:
+        fetch_jwks(ENDPOINTS, client)
+    assert caught.value.stage == "verify"
+    assert caught.value.message == (
+        f"the pool's signing keys at {ENDPOINTS.jwks} answered more than {MAX_ANSWER_BYTES} "
+        "bytes, far more than a JWKS takes: refused"
+    )
+    assert answer.pulled <= MAX_ANSWER_BYTES + answer.chunk
+
+
+def test_jwks_answer_is_read_whole_when_within_the_limit() -> None:
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=JWKS))
+    with httpx.Client(transport=transport) as client:
+        assert fetch_jwks(ENDPOINTS, client) == JWKS
 
 
 # --- what the app sees -------------------------------------------------------------------
@@ -451,3 +602,108 @@ def test_no_browser_prints_the_url_and_opens_nothing(
     )
     assert result.exit_code == 1
     assert "within 1 seconds" in result.stdout
+
+
+# --- what came from the network, on the terminal -----------------------------------------
+
+# Clears the screen, sets the window title, forges green text, reverses the rest.
+HOSTILE = "\x1b[2J\x1b]0;owned\x07\x1b[32mSigned in\x1b[0m \u202eexe.gpj"
+HOSTILE_SHOWN = "\\x1b[2J\\x1b]0;owned\\x07\\x1b[32mSigned in\\x1b[0m \\u202eexe.gpj"
+
+
+def comes_back_with(**answer: str) -> Opener:
+    """A browser that returns at once to the callback URL with `answer` and the state."""
+
+    def open_url(url: str) -> bool:
+        query = dict(parse_qsl(urlsplit(url).query))
+        httpx.get(query["redirect_uri"], params={**answer, "state": query["state"]})
+        return True
+
+    return open_url
+
+
+def test_error_description_is_printed_with_its_control_characters_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = write_environment(tmp_path)
+    opener = comes_back_with(error="access_denied", error_description=HOSTILE)
+    monkeypatch.setattr(try_signin_cli, "open_browser", opener)
+    result = CliRunner().invoke(app, [*environment.args, "--timeout", "5"])
+    assert result.exit_code == 1
+    assert f"access_denied: {HOSTILE_SHOWN}" in result.stdout
+    assert "\x1b" not in result.output
+    assert "\u202e" not in result.output
+
+
+def test_json_failure_carries_the_error_description_exactly_and_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = write_environment(tmp_path)
+    opener = comes_back_with(error="access_denied", error_description=HOSTILE)
+    monkeypatch.setattr(try_signin_cli, "open_browser", opener)
+    result = CliRunner().invoke(app, [*environment.args, "--timeout", "5", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error_description"] == HOSTILE
+    assert "\x1b" not in result.stdout
+
+
+def test_claims_are_printed_with_their_control_characters_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = write_environment(tmp_path)
+    identities = [{"providerName": HOSTILE, "providerType": "SAML", "userId": "u-1"}]
+    claims = id_claims(name=HOSTILE, groups=[HOSTILE], identities=identities)
+
+    def signed_in(target: SignInTarget, **_: Any) -> SignInResult:
+        tokens = TokenSet(f"id{HOSTILE}", "a", None, None)
+        return SignInResult(target, claims, {"scope": "openid"}, tokens, (f"issuer {HOSTILE}",))
+
+    monkeypatch.setattr(try_signin_cli, "sign_in", signed_in)
+    result = CliRunner().invoke(app, [*environment.args, "--show-tokens"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "\u202e" not in result.output
+    assert f"issuer {HOSTILE_SHOWN}" in result.stdout
+    assert f"id{HOSTILE_SHOWN}" in result.stdout
+
+
+def test_requests_without_the_state_are_counted_in_the_timeout_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = write_environment(tmp_path)
+
+    def forged_only(url: str) -> bool:
+        callback = dict(parse_qsl(urlsplit(url).query))["redirect_uri"]
+        httpx.get(callback, params={"error": "access_denied", "error_description": HOSTILE})
+        return True
+
+    monkeypatch.setattr(try_signin_cli, "open_browser", forged_only)
+    result = CliRunner().invoke(app, [*environment.args, "--timeout", "1", "--json"])
+    assert result.exit_code == 1
+    failure = json.loads(result.stdout)
+    assert failure["stage"] == "browser"
+    assert (
+        "It ignored 1 request without this sign-in's state (an old browser tab, or another "
+        "program or web page on this machine)."
+    ) in failure["message"]
+    assert failure["error"] == ""
+    assert failure["error_description"] == ""
+
+
+def test_ignored_error_is_named_on_timeout_with_its_control_characters_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = write_environment(tmp_path)
+
+    def stateless_error(url: str) -> bool:
+        callback = dict(parse_qsl(urlsplit(url).query))["redirect_uri"]
+        httpx.get(callback, params={"error": "server_error", "error_description": HOSTILE})
+        return True
+
+    monkeypatch.setattr(try_signin_cli, "open_browser", stateless_error)
+    result = CliRunner().invoke(app, [*environment.args, "--timeout", "1"])
+    assert result.exit_code == 1
+    assert f"The last error among them, server_error: {HOSTILE_SHOWN}, is not trusted" in (
+        result.stdout
+    )
+    assert "\x1b" not in result.output

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 from typer.testing import CliRunner, Result
@@ -183,16 +184,35 @@ def test_code_is_redeemed_with_the_verifier_of_the_challenge_sent(
     assert "client_secret" not in token_request
 
 
-def test_answer_with_another_state_is_refused_and_its_code_unused(
+def test_answer_with_another_state_is_ignored_and_its_code_unused(
     environment: Environment, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     behaviour = Behaviour(callback_state="state-of-an-attacker")
     with environment.emulator(behaviour=behaviour) as emulator:
-        result = run(environment, emulator, context, monkeypatch)
+        result = run(environment, emulator, context, monkeypatch, "--json", "--timeout", "2")
     assert result.exit_code == 1
-    assert "carries a state that is not this sign-in's" in result.stdout
-    assert "cross-site request forgery" in result.stdout
+    failure = json.loads(result.stdout)
+    assert failure["stage"] == "browser", failure["message"]
+    assert "It ignored 1 request without this sign-in's state" in failure["message"]
     assert emulator.token_requests == []
+
+
+def test_error_sent_to_the_callback_before_the_real_answer_does_not_end_the_sign_in(
+    environment: Environment, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program or page on this machine requests the callback URL first.
+    forged: list[httpx.Response] = []
+
+    def forge_then_open(url: str) -> bool:
+        answer = {"error": "access_denied", "error_description": "\x1b[2JSigned in"}
+        forged.append(httpx.get(environment.callback_url, params=answer))
+        return open_in(context)(url)
+
+    with environment.emulator() as emulator:
+        result = run(environment, emulator, context, monkeypatch, opener=forge_then_open)
+    assert result.exit_code == 0, result.output
+    assert "Signed in through EntraID with app client cli" in result.stdout
+    assert [response.status_code for response in forged] == [400]
 
 
 def test_verifier_that_does_not_match_the_challenge_is_reported(
@@ -238,6 +258,22 @@ def test_error_redirect_is_printed_as_a_table(
     assert "Sign-in failed (callback)" in result.stdout
     assert "Invalid samlResponse or relayState" in result.stdout
     assert "Category" in result.stdout
+
+
+def test_error_redirect_without_state_is_named_when_the_wait_ends(
+    environment: Environment, context: BrowserContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    behaviour = Behaviour(relay_state="not-the-relay-state-cognito-sent", errors_without_state=True)
+    with environment.emulator(behaviour=behaviour) as emulator:
+        result = run(environment, emulator, context, monkeypatch, "--json", "--timeout", "2")
+    assert result.exit_code == 1
+    failure = json.loads(result.stdout)
+    assert failure["stage"] == "browser", failure["message"]
+    assert (
+        f"The last error among them, invalid_request: {RELAY_STATE_ERROR}, is not trusted"
+    ) in failure["message"]
+    assert failure["error"] == ""
+    assert emulator.token_requests == []
 
 
 def test_token_signed_by_a_key_the_pool_does_not_list_is_refused(

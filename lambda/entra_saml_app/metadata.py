@@ -10,7 +10,9 @@ import base64
 import binascii
 import hashlib
 import ssl
+from typing import NoReturn
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 import httpx
 
@@ -40,13 +42,26 @@ class HttpsMetadataSource:
 
     async def signing_thumbprints(self, url: str) -> frozenset[str]:
         try:
-            async with httpx.AsyncClient(verify=self._verify, timeout=self._timeout) as client:
-                response = await client.get(url)
+            async with (
+                httpx.AsyncClient(verify=self._verify, timeout=self._timeout) as client,
+                client.stream("GET", url) as response,
+            ):
+                if response.status_code != 200:
+                    raise MetadataNotReady(f"HTTP {response.status_code}")
+                document = await _read_at_most(response, MAX_DOCUMENT_BYTES)
         except httpx.HTTPError as exc:
             raise MetadataNotReady(f"fetch failed: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise MetadataNotReady(f"HTTP {response.status_code}")
-        return signing_thumbprints(response.content)
+        return signing_thumbprints(document)
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The body, read chunk by chunk and dropped once it passes `limit` (decoded) bytes."""
+    document = bytearray()
+    async for chunk in response.aiter_bytes():
+        document += chunk
+        if len(document) > limit:
+            raise MetadataNotReady(f"document larger than {limit} bytes")
+    return bytes(document)
 
 
 def signing_thumbprints(document: bytes) -> frozenset[str]:
@@ -66,17 +81,43 @@ def signing_thumbprints(document: bytes) -> frozenset[str]:
     return frozenset(thumbprints)
 
 
+class _DtdRefused(Exception):
+    pass
+
+
+def _refuse_dtd(*_: object) -> NoReturn:
+    raise _DtdRefused
+
+
+def _clark(name: str) -> str:
+    """expat's `uri}local` as ElementTree spells it, `{uri}local`."""
+    return "{" + name if "}" in name else name
+
+
 def _parse(document: bytes) -> ElementTree.Element:
     if len(document) > MAX_DOCUMENT_BYTES:
         raise MetadataNotReady(f"document larger than {MAX_DOCUMENT_BYTES} bytes")
-    # Entity declarations are the XML attack surface (expansion bombs, external entities);
-    # metadata never needs a DTD, so any document declaring one is refused before parsing.
-    if b"<!DOCTYPE" in document or b"<!ENTITY" in document:
-        raise MetadataNotReady("document declares a DTD")
+    # Entity declarations are the XML attack surface (expansion bombs, external entities),
+    # and metadata never needs a DTD. expat refuses one where it starts, in whichever
+    # encoding it detected (UTF-8, UTF-16, with or without a byte order mark), before any
+    # declaration in it is read; a byte search would miss UTF-16.
+    builder = ElementTree.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.StartElementHandler = lambda tag, attributes: builder.start(
+        _clark(tag), {_clark(name): value for name, value in attributes.items()}
+    )
+    parser.EndElementHandler = lambda tag: builder.end(_clark(tag))
+    parser.CharacterDataHandler = builder.data
     try:
-        return ElementTree.fromstring(document)  # noqa: S314 (no DTD, checked above)
-    except ElementTree.ParseError as exc:
+        parser.Parse(document, True)
+    except _DtdRefused:
+        raise MetadataNotReady("document declares a DTD") from None
+    except expat.ExpatError as exc:
         raise MetadataNotReady(f"not XML: {exc}") from exc
+    return builder.close()
 
 
 def _thumbprint(base64_der: str) -> str:

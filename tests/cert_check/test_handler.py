@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
+from tests import hostile_xml
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "app-federation-metadata.xml"
@@ -89,6 +90,38 @@ def test_metadata_without_a_signing_certificate_is_refused() -> None:
 def test_metadata_declaring_a_dtd_is_refused() -> None:
     with pytest.raises(MetadataError, match="DTD"):
         signing_certificates(b'<!DOCTYPE x [<!ENTITY a "b">]><x/>')
+
+
+@pytest.mark.parametrize(("encoding", "declared"), hostile_xml.ENCODINGS)
+@pytest.mark.parametrize(
+    ("dtd", "body"),
+    [
+        (hostile_xml.BOMB_DTD, hostile_xml.BOMB_BODY),
+        (hostile_xml.SMALL_DTD, hostile_xml.SMALL_BODY),
+        (hostile_xml.EXTERNAL_DTD, "<EntityDescriptor/>"),
+        (hostile_xml.PARAMETER_DTD, "<EntityDescriptor/>"),
+    ],
+    ids=["bomb", "internal-entity", "external-dtd", "parameter-entity"],
+)
+def test_dtd_is_refused_by_the_parser_in_every_encoding_it_detects(
+    dtd: str, body: str, encoding: str, declared: str
+) -> None:
+    document = hostile_xml.document(dtd, body, encoding, declared)
+
+    with pytest.raises(MetadataError, match=r"^the document declares a DTD; refused$"):
+        signing_certificates(document)
+
+
+def test_dtd_after_the_first_kilobytes_is_refused() -> None:
+    document = hostile_xml.after_a_long_comment(hostile_xml.SMALL_DTD, hostile_xml.SMALL_BODY)
+
+    with pytest.raises(MetadataError, match=r"^the document declares a DTD; refused$"):
+        signing_certificates(document)
+
+
+def test_utf32_metadata_is_not_read() -> None:
+    with pytest.raises(MetadataError, match=r"^not XML: "):
+        signing_certificates(hostile_xml.bomb("utf-32", "UTF-32"))
 
 
 def test_check_publishes_one_metric_per_idp() -> None:

@@ -74,6 +74,9 @@ class Behaviour:
     token_lifetime: dt.timedelta = dt.timedelta(hours=1)
     # The Entra page waits for a user who never signs in.
     idp_waits: bool = False
+    # Error redirects without the state, the format Cognito's documentation shows
+    # (federation-endpoint-idp-responses.html); RFC 6749 section 4.1.2.1 would return it.
+    errors_without_state: bool = False
 
 
 @dataclass
@@ -335,7 +338,9 @@ class SignInEmulator:
 
         def back(**answer: str) -> Answer:
             state = self.behaviour.callback_state or session.state
-            return self._redirect(f"{session.redirect_uri}?{urlencode({**answer, 'state': state})}")
+            if not ("error" in answer and self.behaviour.errors_without_state):
+                answer["state"] = state
+            return self._redirect(f"{session.redirect_uri}?{urlencode(answer)}")
 
         if form.get("RelayState") != session_id:
             return back(error_description=RELAY_STATE_ERROR, error="invalid_request")
