@@ -31,7 +31,13 @@ from urllib.parse import quote
 
 from mobile_sso import outputs
 from mobile_sso.config import EntraTenant, EnvironmentConfig
-from mobile_sso.entra_graph import HTTP_TIMEOUT_SECONDS, Endpoints, EntraError
+from mobile_sso.entra_graph import (
+    HTTP_TIMEOUT_SECONDS,
+    Endpoints,
+    EntraError,
+    graph_url,
+    send_bounded,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -270,7 +276,7 @@ class AdminGraph:
         import httpx  # noqa: PLC0415
 
         call = f"{method} {path.split('?', maxsplit=1)[0]}"
-        url = path if path.startswith(("https://", "http://")) else self._url(path)
+        url = graph_url(self._endpoints, path, call, BootstrapError)
         started = self._clock()
         delay = RETRY_FIRST_DELAY_SECONDS
         while True:
@@ -280,7 +286,16 @@ class AdminGraph:
                 **(headers or {}),
             }
             try:
-                response = self._http.request(method, url, params=params, json=body, headers=sent)
+                response = send_bounded(
+                    self._http,
+                    method,
+                    url,
+                    call,
+                    error=BootstrapError,
+                    params=params,
+                    json=body,
+                    headers=sent,
+                )
             except httpx.HTTPError as error:
                 raise BootstrapError(
                     f"Microsoft Graph {call} failed: {error or type(error).__name__}",
@@ -316,9 +331,6 @@ class AdminGraph:
                 _fix_for(status, call),
                 status=status,
             )
-
-    def _url(self, path: str) -> str:
-        return f"{self._endpoints.graph}/v1.0{path}"
 
 
 def _exists(message: str) -> bool:

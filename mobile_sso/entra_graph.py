@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlsplit
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -34,6 +34,10 @@ LOGIN_AUTHORITY_ENV = "ENTRA_LOGIN_AUTHORITY"
 HTTP_TIMEOUT_SECONDS = 30.0
 PAGE_SIZE = 999
 MAX_PAGES = 20  # 20 * 999 assignments is far beyond what a mobile SSO app holds
+# A page of 999 assignments is about 0.5 MB; a Graph answer past this is refused while it is
+# read, before it is parsed.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,87 @@ def _endpoint(env: Mapping[str, str], name: str, default: str) -> str:
             f"unset {name}, or set it to the https root URL of the service",
         )
     return value
+
+
+def graph_url(
+    endpoints: Endpoints, path: str, call: str, error: type[EntraError] = EntraReadError
+) -> str:
+    """The URL to send `path` to: a path goes under the configured Graph root; an absolute
+    URL (an `@odata.nextLink`) is followed only on the root's scheme, host and port, since
+    the request carries the bearer token."""
+    if not path.lower().startswith(("https:", "http:", "//")):
+        return f"{endpoints.graph}/v1.0{path}"
+    if not same_origin(path, endpoints.graph):
+        host = urlsplit(path).hostname or path[:80]
+        raise error(
+            f"Microsoft Graph {call} answered a next-page link to {host!r}, which is not "
+            f"{endpoints.graph}: not following it (the request would carry the Graph token)",
+            f"Check that ENTRA_GRAPH_ENDPOINT (now {endpoints.graph}) is Microsoft Graph's "
+            "root URL and that no proxy rewrites Graph's answers; report it if it persists.",
+        )
+    return path
+
+
+def same_origin(url: str, root: str) -> bool:
+    """Whether `url` has the scheme, host and port of `root` (and no user info)."""
+    try:
+        a, b = urlsplit(url), urlsplit(root)
+        ports = (
+            (a.port or _DEFAULT_PORTS.get(a.scheme.lower())),
+            (b.port or _DEFAULT_PORTS.get(b.scheme.lower())),
+        )
+    except ValueError:  # a port that is not a number
+        return False
+    return (
+        a.scheme.lower() == b.scheme.lower()
+        and a.hostname is not None
+        and a.hostname == b.hostname
+        and ports[0] == ports[1]
+        and a.username is None
+        and a.password is None
+    )
+
+
+def send_bounded(
+    http: Any,
+    method: str,
+    url: str,
+    call: str,
+    *,
+    error: type[EntraError] = EntraReadError,
+    **kwargs: Any,
+) -> Any:
+    """`http.request(...)` whose body is read up to MAX_RESPONSE_BYTES (decoded) and refused
+    past it, so a huge answer fails before it fills memory. Returns an httpx.Response holding
+    the body read."""
+    import httpx  # noqa: PLC0415
+
+    limit = MAX_RESPONSE_BYTES
+
+    def too_big() -> EntraError:
+        return error(
+            f"Microsoft Graph {call} answered more than {limit // (1024 * 1024)} MB: not "
+            "reading it",
+            "Check that ENTRA_GRAPH_ENDPOINT is Microsoft Graph's root URL and that no proxy "
+            "rewrites Graph's answers.",
+        )
+
+    with http.stream(method, url, **kwargs) as streamed:
+        declared = streamed.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_big()
+        body = bytearray()
+        for chunk in streamed.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise too_big()
+    # The body is decoded already: drop the headers that describe the wire form.
+    headers = httpx.Headers(streamed.headers)
+    for name in ("Content-Encoding", "Content-Length", "Transfer-Encoding"):
+        headers.pop(name, None)
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+    )
 
 
 # --- what the doctor reads -------------------------------------------------------------
@@ -320,10 +405,10 @@ class HttpGraphReader:
     def _get(self, path: str, params: dict[str, str] | None, call: str) -> dict[str, Any] | None:
         import httpx  # noqa: PLC0415
 
-        url = path if path.startswith(("https://", "http://")) else self._url(path)
+        url = graph_url(self._endpoints, path, call)
         headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
         try:
-            response = self._http.get(url, params=params, headers=headers)
+            response = send_bounded(self._http, "GET", url, call, params=params, headers=headers)
         except httpx.HTTPError as error:
             raise EntraReadError(
                 f"Microsoft Graph {call} failed: {error or type(error).__name__}",
@@ -707,7 +792,9 @@ class HttpGraphWriter(HttpGraphReader):
             "Content-Type": "application/json",
         }
         try:
-            response = self._http.request(method, self._url(path), json=body, headers=headers)
+            response = send_bounded(
+                self._http, method, self._url(path), call, json=body, headers=headers
+            )
         except httpx.HTTPError as error:
             raise EntraReadError(
                 f"Microsoft Graph {call} failed: {error or type(error).__name__}",
