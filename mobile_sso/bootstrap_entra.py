@@ -630,6 +630,12 @@ class Bootstrap:
         permissions = ", ".join(self.target.permissions)
         application = self.graph.get(key, {"$select": APP_FIELDS})
         if application is None:
+            deleted = self._deleted_application()
+            if deleted is not None:
+                application = self._restore(deleted, key)
+                if application is None:
+                    return None
+        if application is None:
             body = {
                 "displayName": self.target.display_name,
                 "signInAudience": "AzureADMyOrg",
@@ -671,6 +677,41 @@ class Bootstrap:
                     "PATCH", path, body={"requiredResourceAccess": wanted}, fresh=True
                 ),
             )
+        return application
+
+    def _deleted_application(self) -> dict[str, Any] | None:
+        """The deployer in Entra's deleted items: it keeps its uniqueName there for 30 days,
+        so a new one cannot take it. Graph documents no $filter on uniqueName, so the
+        deleted applications are listed and matched here."""
+        wanted = self.target.unique_name.casefold()
+        deleted = self.graph.list(
+            "/directory/deletedItems/microsoft.graph.application",
+            {"$select": "id,appId,displayName,uniqueName,deletedDateTime", "$top": "999"},
+        )
+        return next(
+            (a for a in deleted if str(a.get("uniqueName") or "").casefold() == wanted), None
+        )
+
+    def _restore(self, deleted: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+        path = f"/directory/deletedItems/{deleted['id']}/restore"
+        when = _parse_time(deleted.get("deletedDateTime"))
+        self.progress.write(
+            f"restore app registration {deleted.get('displayName')!r} (appId "
+            f"{deleted.get('appId')}, uniqueName {self.target.unique_name}) from Entra's "
+            "deleted items" + (f", where it went on {when:%Y-%m-%d}" if when else ""),
+            f"POST {path}",
+            lambda: self.graph.call("POST", path),
+        )
+        if self.progress.dry_run:
+            return None
+        application = self.graph.get(key, {"$select": APP_FIELDS}, fresh=True)
+        if application is None:
+            raise BootstrapError(
+                f"the app registration {self.target.unique_name} was restored but cannot be "
+                "read back yet",
+                "Re-run in a minute: it is found by its uniqueName.",
+            )
+        self.fresh.add(str(application["id"]))
         return application
 
     def _service_principal(self, application: Mapping[str, Any] | None) -> str | None:

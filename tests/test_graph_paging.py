@@ -7,10 +7,11 @@ and see every request the client makes, the token it carries included."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
+from azure.core.credentials import AccessToken
 
 from mobile_sso import entra_graph
 from mobile_sso.bootstrap_entra import AdminGraph, BootstrapError
@@ -23,8 +24,8 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class Token:
-    def get_token(self, *_scopes: str, **_kwargs: object) -> SimpleNamespace:
-        return SimpleNamespace(token=TOKEN)
+    def get_token(self, *_scopes: str, **_kwargs: Any) -> AccessToken:
+        return AccessToken(TOKEN, 4102444800)
 
 
 def endpoints() -> Endpoints:

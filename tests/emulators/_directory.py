@@ -348,6 +348,12 @@ class Directory:
                 return application
         return None
 
+    def deleted_app_by_unique_name(self, unique_name: str) -> JsonDict | None:
+        for application in self.deleted_applications.values():
+            if (application.get("uniqueName") or "").casefold() == unique_name.casefold():
+                return application
+        return None
+
     def app_by_app_id(self, app_id: str) -> JsonDict | None:
         for application in self.applications.values():
             if application["appId"] == app_id:

@@ -59,6 +59,7 @@ IDENTIFIER_URI_CONFLICT = (
 )
 
 _ops = frozenset
+UNIQUE_NAME_TAKEN = "Another object with the same value for property uniqueName already exists."
 APPLICATION_FILTERS = FilterSpec(
     "Application",
     {
@@ -384,7 +385,7 @@ class GraphApi:
             case ["serviceprincipals", _, "approleassignedto", _]:
                 self._allow(method, "GET", "DELETE")
                 return self.assignment_item(method, segments[1], segments[3])
-            case ["directory", "deleteditems", "graph.application"]:
+            case ["directory", "deleteditems", "graph.application" | "microsoft.graph.application"]:
                 self._allow(method, "GET")
                 return self.list_deleted_applications(request)
             case ["directory", "deleteditems", _]:
@@ -428,6 +429,10 @@ class GraphApi:
             return None
         prefer = {p.strip().lower() for p in (request.header("prefer") or "").split(",")}
         if request.method == "PATCH" and len(segments) == 1 and "create-if-missing" in prefer:
+            # A deleted application keeps its uniqueName in the recycle bin (30 days): the
+            # name is taken until it is restored or purged.
+            if self.directory.deleted_app_by_unique_name(unique_name) is not None:
+                raise GraphError(400, "Request_BadRequest", UNIQUE_NAME_TAKEN)
             return self.create_application(request.body, unique_name)
         raise not_found(unique_name)
 
@@ -872,7 +877,7 @@ class GraphApi:
             raise GraphError(
                 409,
                 "Request_MultipleObjectsWithSameKeyValue",
-                "Another object with the same value for property uniqueName already exists.",
+                UNIQUE_NAME_TAKEN,
             )
         if "keyCredentials" in changes:
             changes["keyCredentials"] = _uploaded_key_credentials(changes["keyCredentials"])
