@@ -262,6 +262,12 @@ class EntraUser:
     mail: str | None
 
 
+@dataclass(frozen=True)
+class EntraGroup:
+    object_id: str
+    display_name: str
+
+
 class GraphReader(Protocol):
     """The reads the doctor makes; each returns None when Graph answers 404."""
 
@@ -277,6 +283,11 @@ class GraphReader(Protocol):
         ...
 
     def user(self, object_id: str) -> EntraUser | None: ...
+
+    def member_groups(self, group_id: str) -> list[EntraGroup] | None:
+        """The groups that are direct members of a group (the first page); None when there
+        is no such group."""
+        ...
 
 
 APPLICATION_FIELDS = "id,appId,displayName,identifierUris,web,groupMembershipClaims"
@@ -400,6 +411,19 @@ class HttpGraphReader:
             user_principal_name=str(data.get("userPrincipalName") or ""),
             mail=data.get("mail") or None,
         )
+
+    def member_groups(self, group_id: str) -> list[EntraGroup] | None:
+        data = self._get(
+            f"/groups/{quote(group_id)}/members/microsoft.graph.group",
+            {"$select": "id,displayName", "$top": str(PAGE_SIZE)},
+            "GET /groups/{id}/members/microsoft.graph.group",
+        )
+        if data is None:
+            return None
+        return [
+            EntraGroup(str(item.get("id") or ""), str(item.get("displayName") or ""))
+            for item in data.get("value") or []
+        ]
 
     # -- HTTP --------------------------------------------------------------------------
 

@@ -177,6 +177,7 @@ class Directory:
     deleted_applications: dict[str, JsonDict] = field(default_factory=dict)
     service_principals: dict[str, ServicePrincipalRecord] = field(default_factory=dict)
     principals: dict[str, Principal] = field(default_factory=dict)
+    group_members: dict[str, list[str]] = field(default_factory=dict)  # group id -> member ids
     # The deployer app registration the handler signs in as: not listed with `applications`
     # (the handler's queries never find it), but it holds federated identity credentials.
     deployer_application: JsonDict = field(default_factory=dict)

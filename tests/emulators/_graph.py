@@ -397,6 +397,9 @@ class GraphApi:
             case ["directory", "deleteditems", _, "restore"]:
                 self._allow(method, "POST")
                 return self.restore(segments[2])
+            case ["groups", _, "members", "microsoft.graph.group"]:
+                self._allow(method, "GET")
+                return self.member_groups(segments[1], request)
             case ["users" | "groups" as kind]:
                 self._allow(method, "GET")
                 return self.list_principals(kind, request)
@@ -1187,6 +1190,17 @@ class GraphApi:
         if principal is None or principal.kind != wanted:
             raise not_found(object_id)
         return 200, self._entity(principal.data, f"{kind}/$entity")
+
+    def member_groups(self, group_id: str, request: HttpRequest) -> Result:
+        """`GET /groups/{id}/members/microsoft.graph.group`: the direct members that are groups."""
+        self.principal_item("groups", group_id)
+        members = self.directory.group_members.get(group_id.lower(), [])
+        items = [
+            self.directory.principals[m].data
+            for m in members
+            if m in self.directory.principals and self.directory.principals[m].kind == "Group"
+        ]
+        return self._collection(request, items, GROUP_FILTERS, "groups", "microsoft.graph.group")
 
 
 # -- removing signing certificates (PATCH keyCredentials + passwordCredentials) -------------
