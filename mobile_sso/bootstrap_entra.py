@@ -330,6 +330,7 @@ class AdminGraph:
                 + (f" (request id {request_id})" if request_id else ""),
                 _fix_for(status, call),
                 status=status,
+                code=code,
             )
 
 
@@ -844,10 +845,14 @@ class Bootstrap:
         try:
             self.graph.call("POST", path, body=wanted, fresh=True)
         except BootstrapError as error:
-            if error.status != 409:
-                raise
-            # Our own earlier try (answered 5xx or lost after Graph committed it), or another
+            # 409: a credential with this name, our own earlier try (answered 5xx or lost
+            # after Graph committed it); 400 InvalidFederatedIdentityCredentialValue: another
             # credential already holding this issuer and subject.
+            another = (
+                error.status == 400 and error.code == "InvalidFederatedIdentityCredentialValue"
+            )
+            if error.status != 409 and not another:
+                raise
             names = [str(c.get("name")) for c in self.graph.list(path, fresh=True)]
             if FEDERATED_CREDENTIAL_NAME not in names:
                 raise BootstrapError(
@@ -857,7 +862,8 @@ class Bootstrap:
                     "Delete that credential in the Entra admin center (App registrations > "
                     f"{self.target.display_name} > Certificates & secrets > Federated "
                     "credentials), then re-run.",
-                    status=409,
+                    status=error.status,
+                    code=error.code,
                 ) from None
 
     def _stored_credential(self, application: Mapping[str, Any] | None) -> None:

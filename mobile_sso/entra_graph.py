@@ -66,14 +66,15 @@ class CredentialSource(StrEnum):
 
 
 class EntraError(Exception):
-    """A step against Entra cannot go on; `fix` says what to do about it, `status` is
-    Graph's HTTP status when Graph answered."""
+    """A step against Entra cannot go on; `fix` says what to do about it, `status` and
+    `code` are Graph's HTTP status and error code when Graph answered."""
 
-    def __init__(self, message: str, fix: str, status: int = 0) -> None:
+    def __init__(self, message: str, fix: str, status: int = 0, code: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.status = status
+        self.code = code
 
 
 class EntraReadError(EntraError):

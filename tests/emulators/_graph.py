@@ -969,12 +969,20 @@ class GraphApi:
                 credential["issuer"],
                 credential["subject"],
             )
-            if same_name or same_pair:
+            # As Graph answers (Azure/azure-dev#1482; Azure/azure-workload-identity#434).
+            if same_name:
                 raise GraphError(
                     409,
                     "Request_MultipleObjectsWithSameKeyValue",
-                    "FederatedIdentityCredential with the same name, or the same issuer and "
-                    "subject, already exists.",
+                    f"FederatedIdentityCredential with name {credential['name']} already exists.",
+                )
+            if same_pair:
+                raise GraphError(
+                    400,
+                    "InvalidFederatedIdentityCredentialValue",
+                    "The combination of issuer and subject must be unique for the application. "
+                    f"Issuer {credential['issuer']} and Subject: {credential['subject']} "
+                    "already exist.",
                 )
 
     def create_federated_credential(self, object_id: str, raw: bytes) -> Result:
