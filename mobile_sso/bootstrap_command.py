@@ -140,7 +140,8 @@ def bootstrap_entra_command(
     """Create the deployer app registration the stack signs in to Graph with (run once, as an
     Entra admin).
 
-    Finds or creates the registration (uniqueName mobile-sso-deployer-<stack>-<idp>) with
+    Finds, restores from Entra's deleted items, or creates the registration (uniqueName
+    mobile-sso-deployer-<stack>-<idp>) with
     exactly the Microsoft Graph application permissions the custom resource needs
     (Application.ReadWrite.All; AppRoleAssignment.ReadWrite.All only when entra[].assignments
     lists users or groups), its service principal, admin consent, and a credential; then

@@ -31,7 +31,13 @@ from urllib.parse import quote
 
 from mobile_sso import outputs
 from mobile_sso.config import EntraTenant, EnvironmentConfig
-from mobile_sso.entra_graph import HTTP_TIMEOUT_SECONDS, Endpoints, EntraError
+from mobile_sso.entra_graph import (
+    HTTP_TIMEOUT_SECONDS,
+    Endpoints,
+    EntraError,
+    graph_url,
+    send_bounded,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -270,7 +276,7 @@ class AdminGraph:
         import httpx  # noqa: PLC0415
 
         call = f"{method} {path.split('?', maxsplit=1)[0]}"
-        url = path if path.startswith(("https://", "http://")) else self._url(path)
+        url = graph_url(self._endpoints, path, call, BootstrapError)
         started = self._clock()
         delay = RETRY_FIRST_DELAY_SECONDS
         while True:
@@ -280,7 +286,16 @@ class AdminGraph:
                 **(headers or {}),
             }
             try:
-                response = self._http.request(method, url, params=params, json=body, headers=sent)
+                response = send_bounded(
+                    self._http,
+                    method,
+                    url,
+                    call,
+                    error=BootstrapError,
+                    params=params,
+                    json=body,
+                    headers=sent,
+                )
             except httpx.HTTPError as error:
                 raise BootstrapError(
                     f"Microsoft Graph {call} failed: {error or type(error).__name__}",
@@ -315,10 +330,8 @@ class AdminGraph:
                 + (f" (request id {request_id})" if request_id else ""),
                 _fix_for(status, call),
                 status=status,
+                code=code,
             )
-
-    def _url(self, path: str) -> str:
-        return f"{self._endpoints.graph}/v1.0{path}"
 
 
 def _exists(message: str) -> bool:
@@ -618,6 +631,12 @@ class Bootstrap:
         permissions = ", ".join(self.target.permissions)
         application = self.graph.get(key, {"$select": APP_FIELDS})
         if application is None:
+            deleted = self._deleted_application()
+            if deleted is not None:
+                application = self._restore(deleted, key)
+                if application is None:
+                    return None
+        if application is None:
             body = {
                 "displayName": self.target.display_name,
                 "signInAudience": "AzureADMyOrg",
@@ -659,6 +678,41 @@ class Bootstrap:
                     "PATCH", path, body={"requiredResourceAccess": wanted}, fresh=True
                 ),
             )
+        return application
+
+    def _deleted_application(self) -> dict[str, Any] | None:
+        """The deployer in Entra's deleted items: it keeps its uniqueName there for 30 days,
+        so a new one cannot take it. Graph documents no $filter on uniqueName, so the
+        deleted applications are listed and matched here."""
+        wanted = self.target.unique_name.casefold()
+        deleted = self.graph.list(
+            "/directory/deletedItems/microsoft.graph.application",
+            {"$select": "id,appId,displayName,uniqueName,deletedDateTime", "$top": "999"},
+        )
+        return next(
+            (a for a in deleted if str(a.get("uniqueName") or "").casefold() == wanted), None
+        )
+
+    def _restore(self, deleted: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+        path = f"/directory/deletedItems/{deleted['id']}/restore"
+        when = _parse_time(deleted.get("deletedDateTime"))
+        self.progress.write(
+            f"restore app registration {deleted.get('displayName')!r} (appId "
+            f"{deleted.get('appId')}, uniqueName {self.target.unique_name}) from Entra's "
+            "deleted items" + (f", where it went on {when:%Y-%m-%d}" if when else ""),
+            f"POST {path}",
+            lambda: self.graph.call("POST", path),
+        )
+        if self.progress.dry_run:
+            return None
+        application = self.graph.get(key, {"$select": APP_FIELDS}, fresh=True)
+        if application is None:
+            raise BootstrapError(
+                f"the app registration {self.target.unique_name} was restored but cannot be "
+                "read back yet",
+                "Re-run in a minute: it is found by its uniqueName.",
+            )
+        self.fresh.add(str(application["id"]))
         return application
 
     def _service_principal(self, application: Mapping[str, Any] | None) -> str | None:
@@ -791,10 +845,14 @@ class Bootstrap:
         try:
             self.graph.call("POST", path, body=wanted, fresh=True)
         except BootstrapError as error:
-            if error.status != 409:
-                raise
-            # Our own earlier try (answered 5xx or lost after Graph committed it), or another
+            # 409: a credential with this name, our own earlier try (answered 5xx or lost
+            # after Graph committed it); 400 InvalidFederatedIdentityCredentialValue: another
             # credential already holding this issuer and subject.
+            another = (
+                error.status == 400 and error.code == "InvalidFederatedIdentityCredentialValue"
+            )
+            if error.status != 409 and not another:
+                raise
             names = [str(c.get("name")) for c in self.graph.list(path, fresh=True)]
             if FEDERATED_CREDENTIAL_NAME not in names:
                 raise BootstrapError(
@@ -804,7 +862,8 @@ class Bootstrap:
                     "Delete that credential in the Entra admin center (App registrations > "
                     f"{self.target.display_name} > Certificates & secrets > Federated "
                     "credentials), then re-run.",
-                    status=409,
+                    status=error.status,
+                    code=error.code,
                 ) from None
 
     def _stored_credential(self, application: Mapping[str, Any] | None) -> None:

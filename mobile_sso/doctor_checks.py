@@ -32,6 +32,7 @@ from mobile_sso.config import (
     OAuthFlow,
 )
 from mobile_sso.entra_graph import (
+    Assignment,
     EntraApplication,
     EntraReadError,
     EntraServicePrincipal,
@@ -84,6 +85,12 @@ OVERAGE_UNSEEN = (
     "the app cannot tell that it must read their groups from Microsoft Graph"
 )
 MAX_USERS_CHECKED = 50
+MAX_GROUPS_CHECKED = 20
+# https://learn.microsoft.com/en-us/entra/identity/enterprise-apps/assign-user-or-group-access-portal
+GROUP_ASSIGNMENT_LIMITS = (
+    "assigning groups needs Microsoft Entra ID P1 or P2, and only the groups' direct "
+    "members are assigned (members of nested groups are not)"
+)
 ENTRA_USERS_PAGE = "Entra admin center > Enterprise applications > <app> > Users and groups"
 
 
@@ -1342,9 +1349,46 @@ def _check_assignments(
             run.deploy + f", or assign them in {ENTRA_USERS_PAGE}",
             aadsts50105(label) + " (for those users, and the members of those groups)",
         )
+    groups = [a for a in assignments if a.principal_type == "Group"]
+    if groups:
+        run.notes.append(f"{label} is assigned to group(s): {GROUP_ASSIGNMENT_LIMITS}")
+        _check_nested_groups(run, tenant, reader, label, groups[:MAX_GROUPS_CHECKED])
     if tenant.attribute_mapping.email == ENTRA_EMAIL_CLAIM:
         users = [a for a in assignments if a.principal_type == "User"][:MAX_USERS_CHECKED]
         _check_users_mail(run, tenant, reader, [a.principal_id for a in users])
+
+
+def _check_nested_groups(
+    run: _Run,
+    tenant: EntraTenant,
+    reader: GraphReader,
+    label: str,
+    groups: Sequence[Assignment],
+) -> None:
+    """Members of a group nested in an assigned group are not assigned (Microsoft: group-based
+    assignment does not cascade to nested groups)."""
+    for group in groups:
+        try:
+            nested = reader.member_groups(group.principal_id)
+        except EntraReadError as error:
+            run.notes.append(
+                f"nested groups of the groups assigned in {tenant.idp_name} were not checked: "
+                f"{error.message} (reading group members needs GroupMember.Read.All; "
+                "--entra-credentials cli as an admin has it)"
+            )
+            return
+        if not nested:
+            continue
+        names = ", ".join(f"{g.display_name or g.object_id} ({g.object_id})" for g in nested)
+        run.warn(
+            "assignment",
+            f"group {group.display_name or group.principal_id!r}, assigned to {label}, has "
+            f"nested group(s) {names}: their members are not assigned, because assignment "
+            "does not reach members of nested groups",
+            f"Assign the nested group(s) too (list them in entra[].assignments.groups and "
+            f"deploy, or in {ENTRA_USERS_PAGE})",
+            aadsts50105(label) + " (for members of the nested groups only)",
+        )
 
 
 def _check_users_mail(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import ssl
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlsplit
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -34,6 +33,10 @@ LOGIN_AUTHORITY_ENV = "ENTRA_LOGIN_AUTHORITY"
 HTTP_TIMEOUT_SECONDS = 30.0
 PAGE_SIZE = 999
 MAX_PAGES = 20  # 20 * 999 assignments is far beyond what a mobile SSO app holds
+# A page of 999 assignments is about 0.5 MB; a Graph answer past this is refused while it is
+# read, before it is parsed.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,15 @@ class CredentialSource(StrEnum):
 
 
 class EntraError(Exception):
-    """A step against Entra cannot go on; `fix` says what to do about it, `status` is
-    Graph's HTTP status when Graph answered."""
+    """A step against Entra cannot go on; `fix` says what to do about it, `status` and
+    `code` are Graph's HTTP status and error code when Graph answered."""
 
-    def __init__(self, message: str, fix: str, status: int = 0) -> None:
+    def __init__(self, message: str, fix: str, status: int = 0, code: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.status = status
+        self.code = code
 
 
 class EntraReadError(EntraError):
@@ -83,6 +87,7 @@ class Endpoints:
     login: str
     scope: str
     ca_bundle: str | None = None
+    cloud: str = "global"
 
     @classmethod
     def for_cloud(cls, cloud: str, env: Mapping[str, str] | None = None) -> Endpoints:
@@ -95,6 +100,7 @@ class Endpoints:
             login=_endpoint(env, LOGIN_AUTHORITY_ENV, chosen.login),
             scope=f"{chosen.graph}/.default",
             ca_bundle=ca_bundle(env),
+            cloud=cloud,
         )
 
     def tls(self) -> ssl.SSLContext:
@@ -122,6 +128,87 @@ def _endpoint(env: Mapping[str, str], name: str, default: str) -> str:
             f"unset {name}, or set it to the https root URL of the service",
         )
     return value
+
+
+def graph_url(
+    endpoints: Endpoints, path: str, call: str, error: type[EntraError] = EntraReadError
+) -> str:
+    """The URL to send `path` to: a path goes under the configured Graph root; an absolute
+    URL (an `@odata.nextLink`) is followed only on the root's scheme, host and port, since
+    the request carries the bearer token."""
+    if not path.lower().startswith(("https:", "http:", "//")):
+        return f"{endpoints.graph}/v1.0{path}"
+    if not same_origin(path, endpoints.graph):
+        host = urlsplit(path).hostname or path[:80]
+        raise error(
+            f"Microsoft Graph {call} answered a next-page link to {host!r}, which is not "
+            f"{endpoints.graph}: not following it (the request would carry the Graph token)",
+            f"Check that ENTRA_GRAPH_ENDPOINT (now {endpoints.graph}) is Microsoft Graph's "
+            "root URL and that no proxy rewrites Graph's answers; report it if it persists.",
+        )
+    return path
+
+
+def same_origin(url: str, root: str) -> bool:
+    """Whether `url` has the scheme, host and port of `root` (and no user info)."""
+    try:
+        a, b = urlsplit(url), urlsplit(root)
+        ports = (
+            (a.port or _DEFAULT_PORTS.get(a.scheme.lower())),
+            (b.port or _DEFAULT_PORTS.get(b.scheme.lower())),
+        )
+    except ValueError:  # a port that is not a number
+        return False
+    return (
+        a.scheme.lower() == b.scheme.lower()
+        and a.hostname is not None
+        and a.hostname == b.hostname
+        and ports[0] == ports[1]
+        and a.username is None
+        and a.password is None
+    )
+
+
+def send_bounded(
+    http: Any,
+    method: str,
+    url: str,
+    call: str,
+    *,
+    error: type[EntraError] = EntraReadError,
+    **kwargs: Any,
+) -> Any:
+    """`http.request(...)` whose body is read up to MAX_RESPONSE_BYTES (decoded) and refused
+    past it, so a huge answer fails before it fills memory. Returns an httpx.Response holding
+    the body read."""
+    import httpx  # noqa: PLC0415
+
+    limit = MAX_RESPONSE_BYTES
+
+    def too_big() -> EntraError:
+        return error(
+            f"Microsoft Graph {call} answered more than {limit // (1024 * 1024)} MB: not "
+            "reading it",
+            "Check that ENTRA_GRAPH_ENDPOINT is Microsoft Graph's root URL and that no proxy "
+            "rewrites Graph's answers.",
+        )
+
+    with http.stream(method, url, **kwargs) as streamed:
+        declared = streamed.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_big()
+        body = bytearray()
+        for chunk in streamed.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise too_big()
+    # The body is decoded already: drop the headers that describe the wire form.
+    headers = httpx.Headers(streamed.headers)
+    for name in ("Content-Encoding", "Content-Length", "Transfer-Encoding"):
+        headers.pop(name, None)
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+    )
 
 
 # --- what the doctor reads -------------------------------------------------------------
@@ -176,6 +263,12 @@ class EntraUser:
     mail: str | None
 
 
+@dataclass(frozen=True)
+class EntraGroup:
+    object_id: str
+    display_name: str
+
+
 class GraphReader(Protocol):
     """The reads the doctor makes; each returns None when Graph answers 404."""
 
@@ -191,6 +284,11 @@ class GraphReader(Protocol):
         ...
 
     def user(self, object_id: str) -> EntraUser | None: ...
+
+    def member_groups(self, group_id: str) -> list[EntraGroup] | None:
+        """The groups that are direct members of a group (the first page); None when there
+        is no such group."""
+        ...
 
 
 APPLICATION_FIELDS = "id,appId,displayName,identifierUris,web,groupMembershipClaims"
@@ -315,15 +413,28 @@ class HttpGraphReader:
             mail=data.get("mail") or None,
         )
 
+    def member_groups(self, group_id: str) -> list[EntraGroup] | None:
+        data = self._get(
+            f"/groups/{quote(group_id)}/members/microsoft.graph.group",
+            {"$select": "id,displayName", "$top": str(PAGE_SIZE)},
+            "GET /groups/{id}/members/microsoft.graph.group",
+        )
+        if data is None:
+            return None
+        return [
+            EntraGroup(str(item.get("id") or ""), str(item.get("displayName") or ""))
+            for item in data.get("value") or []
+        ]
+
     # -- HTTP --------------------------------------------------------------------------
 
     def _get(self, path: str, params: dict[str, str] | None, call: str) -> dict[str, Any] | None:
         import httpx  # noqa: PLC0415
 
-        url = path if path.startswith(("https://", "http://")) else self._url(path)
+        url = graph_url(self._endpoints, path, call)
         headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
         try:
-            response = self._http.get(url, params=params, headers=headers)
+            response = send_bounded(self._http, "GET", url, call, params=params, headers=headers)
         except httpx.HTTPError as error:
             raise EntraReadError(
                 f"Microsoft Graph {call} failed: {error or type(error).__name__}",
@@ -623,13 +734,14 @@ class HttpGraphWriter(HttpGraphReader):
             return None
         keys = tuple(k for k in data.get("keyCredentials") or [] if isinstance(k, dict))
         passwords = tuple(p for p in data.get("passwordCredentials") or [] if isinstance(p, dict))
-        found: dict[str, SigningCertificate] = {}
+        # A certificate's Sign and Verify keys (and its password) share a customKeyIdentifier.
+        groups: dict[str, list[Mapping[str, Any]]] = {}
         for key in keys:
             identifier = str(key.get("customKeyIdentifier") or "")
-            cert = _signing_certificate(key, identifier)
-            if cert is not None and identifier not in found:
-                found[identifier] = cert
-        ordered = sorted(found.values(), key=lambda c: (c.start, c.thumbprint))
+            if identifier:
+                groups.setdefault(identifier, []).append(key)
+        found = (_signing_certificate(group, identifier) for identifier, group in groups.items())
+        ordered = sorted((c for c in found if c is not None), key=lambda c: (c.start, c.thumbprint))
         active = data.get("preferredTokenSigningKeyThumbprint") or None
         return SigningCertificates(
             service_principal_id=str(data.get("id") or ""),
@@ -641,7 +753,11 @@ class HttpGraphWriter(HttpGraphReader):
         )
 
     def add_signing_certificate(self, sp_id: str, display_name: str, end: datetime) -> str:
-        """POST addTokenSigningCertificate: a new, inactive certificate; its thumbprint."""
+        """A new, inactive certificate; its thumbprint. addTokenSigningCertificate exists in
+        the global service only (its v1.0 page's national-cloud table): elsewhere the
+        certificate is made here and uploaded."""
+        if self._endpoints.cloud != "global":
+            return self._upload_signing_certificate(sp_id, display_name, end)
         body = {"displayName": display_name, "endDateTime": _graph_instant(end)}
         answer = self._send(
             "POST",
@@ -657,6 +773,41 @@ class HttpGraphWriter(HttpGraphReader):
                 "center; run the command again (it picks up a certificate it added).",
             )
         return thumbprint
+
+    def _upload_signing_certificate(self, sp_id: str, display_name: str, end: datetime) -> str:
+        """Make an RSA-2048 self-signed certificate and add it as Entra's custom signing key
+        shows: a Sign key (the PKCS#12 with its password), a Verify key (the certificate) and
+        the password, the Sign key and password sharing a keyId. PATCH replaces both
+        collections, so the current entries are sent back as Graph returned them."""
+        current = self._signing_state(sp_id)
+        upload = _new_signing_upload(display_name, datetime.now(UTC), end)
+        self._send(
+            "PATCH",
+            f"/servicePrincipals/{quote(sp_id)}",
+            {
+                "keyCredentials": [*map(dict, current[0]), *upload.key_credentials],
+                "passwordCredentials": [*map(dict, current[1]), upload.password_credential],
+            },
+            "PATCH /servicePrincipals/{id} (keyCredentials, passwordCredentials)",
+        )
+        return upload.thumbprint
+
+    def _signing_state(
+        self, sp_id: str
+    ) -> tuple[tuple[Mapping[str, Any], ...], tuple[Mapping[str, Any], ...]]:
+        data = self._get(
+            f"/servicePrincipals/{quote(sp_id)}",
+            {"$select": "id,keyCredentials,passwordCredentials"},
+            "GET /servicePrincipals/{id}",
+        )
+        if data is None:
+            raise EntraReadError(
+                f"the service principal {sp_id} is gone",
+                "Check the stack outputs and that the credentials are for the right tenant.",
+            )
+        keys = tuple(k for k in data.get("keyCredentials") or [] if isinstance(k, dict))
+        passwords = tuple(p for p in data.get("passwordCredentials") or [] if isinstance(p, dict))
+        return keys, passwords
 
     def activate_signing_certificate(self, sp_id: str, thumbprint: str) -> None:
         """PATCH preferredTokenSigningKeyThumbprint: Entra signs with this one from now on."""
@@ -707,7 +858,9 @@ class HttpGraphWriter(HttpGraphReader):
             "Content-Type": "application/json",
         }
         try:
-            response = self._http.request(method, self._url(path), json=body, headers=headers)
+            response = send_bounded(
+                self._http, method, self._url(path), call, json=body, headers=headers
+            )
         except httpx.HTTPError as error:
             raise EntraReadError(
                 f"Microsoft Graph {call} failed: {error or type(error).__name__}",
@@ -733,34 +886,129 @@ class HttpGraphWriter(HttpGraphReader):
         return answer if isinstance(answer, dict) else None
 
 
-def _signing_certificate(key: Mapping[str, Any], identifier: str) -> SigningCertificate | None:
-    """The certificate a keyCredential belongs to; None for keys that are not certificates."""
-    start, end = (
-        _parse_graph_instant(key.get("startDateTime")),
-        _parse_graph_instant(key.get("endDateTime")),
+def _signing_certificate(
+    keys: list[Mapping[str, Any]], identifier: str
+) -> SigningCertificate | None:
+    """The certificate these keyCredentials (one customKeyIdentifier) belong to; None for
+    keys that are not a certificate's.
+
+    The thumbprint comes from the certificate itself (the Verify key's `key`, which Graph
+    returns on a single object's $select), as the azuread provider derives it:
+    customKeyIdentifier is free-form for an uploaded certificate (Microsoft's own example
+    uses a SHA-256 of the thumbprint). Only when no certificate is shown does a 20-byte
+    identifier stand for the SHA-1 thumbprint, as Entra sets it on the certificates that
+    addTokenSigningCertificate makes."""
+    verify = next(
+        (k for k in keys if k.get("usage") == "Verify" and certificate_thumbprint(k.get("key"))),
+        None,
     )
-    if start is None or end is None or not identifier:
+    dated = verify or next((k for k in keys if k.get("startDateTime")), keys[0])
+    start, end = (
+        _parse_graph_instant(dated.get("startDateTime")),
+        _parse_graph_instant(dated.get("endDateTime")),
+    )
+    if start is None or end is None:
         return None
-    thumbprint = ""
-    raw = key.get("key")
-    if key.get("usage") == "Verify" and isinstance(raw, str) and raw:
-        # The certificate itself (Graph returns it on a single object's $select).
-        thumbprint = hashlib.sha1(base64.b64decode(raw), usedforsecurity=False).hexdigest()
+    if verify is not None:
+        thumbprint = certificate_thumbprint(verify.get("key"))
     else:
         try:
             decoded = base64.b64decode(identifier, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):
             decoded = b""
-        # Entra marks a SAML signing certificate's keys with its SHA-1 thumbprint.
         thumbprint = decoded.hex() if len(decoded) == 20 else ""
     if not thumbprint:
         return None
     return SigningCertificate(
         thumbprint=thumbprint.upper(),
         custom_key_identifier=identifier,
-        display_name=str(key.get("displayName") or ""),
+        display_name=str(dated.get("displayName") or ""),
         start=start,
         end=end,
+    )
+
+
+def certificate_thumbprint(raw: Any) -> str:
+    """The SHA-1 thumbprint (upper-case hex) of a base64 DER certificate; "" when `raw` is not
+    one."""
+    if not isinstance(raw, str) or not raw:
+        return ""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+
+    try:
+        certificate = x509.load_der_x509_certificate(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError):
+        return ""
+    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Entra's id
+
+
+@dataclass(frozen=True)
+class _SigningUpload:
+    thumbprint: str
+    key_credentials: tuple[dict[str, Any], ...]
+    password_credential: dict[str, Any] = field(repr=False)
+
+
+def _new_signing_upload(display_name: str, now: datetime, end: datetime) -> _SigningUpload:
+    """A new RSA-2048 key and self-signed certificate as servicePrincipal credentials."""
+    import secrets  # noqa: PLC0415
+    import uuid  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    common_name = display_name.removeprefix("CN=")[:64]
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start = now.astimezone(UTC).replace(microsecond=0)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end.astimezone(UTC).replace(microsecond=0))
+        .sign(key, hashes.SHA256())
+    )
+    password = secrets.token_urlsafe(24)
+    pfx = pkcs12.serialize_key_and_certificates(
+        None, key, certificate, None, serialization.BestAvailableEncryption(password.encode())
+    )
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    thumbprint = certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Entra's id
+    identifier = base64.b64encode(bytes.fromhex(thumbprint)).decode("ascii")
+    sign_id = str(uuid.uuid4())
+    dates = {
+        "customKeyIdentifier": identifier,
+        "startDateTime": _graph_instant(start),
+        "endDateTime": _graph_instant(certificate.not_valid_after_utc),
+    }
+    return _SigningUpload(
+        thumbprint=thumbprint,
+        key_credentials=(
+            {
+                **dates,
+                "displayName": display_name,
+                "keyId": sign_id,
+                "type": "X509CertAndPassword",
+                "usage": "Sign",
+                "key": base64.b64encode(pfx).decode("ascii"),
+            },
+            {
+                **dates,
+                "displayName": display_name,
+                "keyId": str(uuid.uuid4()),
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+                "key": base64.b64encode(der).decode("ascii"),
+            },
+        ),
+        password_credential={**dates, "keyId": sign_id, "secretText": password},
     )
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,8 +197,20 @@ def _outputs(
     return values
 
 
+# How a test puts the Entra application in the tenant: (app id, app object id, sp id).
+Seed = Callable[[EntraEmulator, httpx.Client, str], tuple[str, str, str]]
+
+
 @pytest.fixture
 def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    with deployed(tmp_path, monkeypatch, _seed_entra) as made:
+        yield made
+
+
+@contextmanager
+def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: Seed) -> Iterator[Deployment]:
+    """The deployment, with its Entra application made by `seed` in the emulated tenant
+    (the deployer secret is stored before `seed` runs)."""
     with (
         mock_aws(),
         EntraEmulator(tenant_id=TENANT.tenant_id) as entra,
@@ -230,7 +243,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
             ],
         )["UserPool"]["Id"]
         cognito.create_user_pool_domain(Domain=PREFIX, UserPoolId=pool_id)
-        app_id, app_object_id, sp_id = _seed_entra(entra, http, pool_id)
+        app_id, app_object_id, sp_id = seed(entra, http, pool_id)
         metadata_url = entra.metadata_url(app_id)
         cognito.create_identity_provider(
             UserPoolId=pool_id,

@@ -598,3 +598,71 @@ def test_another_federated_credential_trusting_the_same_subject_is_named_in_the_
 
     assert "another federated credential of the app registration (by-hand)" in result.stderr
     assert "Federated credentials), then re-run" in result.stderr
+
+
+# --- a deployer an admin deleted (issue 13) ---------------------------------------------------
+
+
+def delete_deployer(tenant: Tenant) -> dict[str, Any]:
+    """Bootstrap, then delete the deployer app registration as an admin would: it goes to
+    Entra's deleted items, keeping its uniqueName."""
+    bootstrap("--yes")
+    deployer = tenant.deployer()
+    gone = httpx.delete(
+        f"{tenant.entra.graph_base_url}/v1.0/applications/{deployer['id']}",
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    )
+    assert gone.status_code == 204, gone.text
+    tenant.entra.clear_requests()
+    return deployer
+
+
+def test_graph_refuses_a_new_app_registration_with_a_deleted_ones_unique_name(
+    tenant: Tenant,
+) -> None:
+    delete_deployer(tenant)
+
+    upsert = httpx.patch(
+        f"{tenant.entra.graph_base_url}/v1.0/applications(uniqueName='{UNIQUE_NAME}')",
+        json={"displayName": "again"},
+        headers={"Authorization": f"Bearer {tenant.token}", "Prefer": "create-if-missing"},
+    )
+
+    assert upsert.status_code == 400
+    assert upsert.json()["error"]["code"] == "Request_BadRequest"
+    assert "uniqueName already exists" in upsert.json()["error"]["message"]
+
+
+def test_a_deleted_deployer_is_restored_not_recreated(tenant: Tenant) -> None:
+    deleted = delete_deployer(tenant)
+
+    result = bootstrap("--yes")
+
+    restored = tenant.deployer()
+    assert (restored["id"], restored["appId"]) == (deleted["id"], deleted["appId"])
+    assert tenant.entra.deleted_applications() == []
+    assert f"POST /v1.0/directory/deletedItems/{deleted['id']}/restore" in tenant.writes()
+    assert not any(w.startswith("PATCH /v1.0/applications(uniqueName=") for w in tenant.writes())
+    assert f"done  restore app registration {deleted['displayName']!r}" in result.stdout
+    assert tenant.granted() == [APP_READ_WRITE_ALL]
+
+
+def test_the_plan_says_it_will_restore_the_deleted_deployer(tenant: Tenant) -> None:
+    deleted = delete_deployer(tenant)
+
+    result = bootstrap("--dry-run")
+
+    assert f"plan  restore app registration {deleted['displayName']!r}" in result.stdout
+    assert f"POST /directory/deletedItems/{deleted['id']}/restore" in result.stdout
+    assert tenant.writes() == []
+    assert [a["id"] for a in tenant.entra.deleted_applications()] == [deleted["id"]]
+
+
+def test_without_yes_the_restore_is_asked_for_first(tenant: Tenant) -> None:
+    deleted = delete_deployer(tenant)
+
+    result = bootstrap(stdin="n\n", exit_code=1)
+
+    assert "restore app registration" in result.stdout
+    assert "Nothing was changed." in result.stdout
+    assert [a["id"] for a in tenant.entra.deleted_applications()] == [deleted["id"]]

@@ -336,6 +336,11 @@ class MsGraph:
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 return
+            # kiota gives a token only to the Graph host, but would still send the request.
+            if not _same_origin(str(next_link), self._client.request_adapter.base_url):
+                host = urlparse(str(next_link)).hostname
+                message = f"@odata.nextLink points at {host!r}, not at Graph: not followed"
+                raise GraphError(400, "UntrustedNextLink", message, call=call)
             page = await self._json(call, builder.with_url(next_link).to_get_request_information())
 
     async def _send(self, call: str, request: Awaitable[T]) -> T:
@@ -357,6 +362,15 @@ class MsGraph:
             raise GraphError(401, "TokenRequestFailed", message, call=self._token_call) from exc
         except ServiceRequestError as exc:
             raise GraphError(None, type(exc).__name__, "", call=self._token_call) from exc
+
+
+def _same_origin(url: str, base: str) -> bool:
+    """Whether `url` has the scheme, host and port of `base` (and no user info)."""
+    try:
+        a, b = urlparse(url), urlparse(base)
+        return (a.scheme, a.hostname, a.port, a.username) == (b.scheme, b.hostname, b.port, None)
+    except ValueError:
+        return False
 
 
 def _api_error(call: str, exc: Any) -> GraphError:

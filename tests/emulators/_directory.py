@@ -177,6 +177,7 @@ class Directory:
     deleted_applications: dict[str, JsonDict] = field(default_factory=dict)
     service_principals: dict[str, ServicePrincipalRecord] = field(default_factory=dict)
     principals: dict[str, Principal] = field(default_factory=dict)
+    group_members: dict[str, list[str]] = field(default_factory=dict)  # group id -> member ids
     # The deployer app registration the handler signs in as: not listed with `applications`
     # (the handler's queries never find it), but it holds federated identity credentials.
     deployer_application: JsonDict = field(default_factory=dict)
@@ -344,6 +345,12 @@ class Directory:
 
     def app_by_unique_name(self, unique_name: str) -> JsonDict | None:
         for application in self.applications.values():
+            if (application.get("uniqueName") or "").casefold() == unique_name.casefold():
+                return application
+        return None
+
+    def deleted_app_by_unique_name(self, unique_name: str) -> JsonDict | None:
+        for application in self.deleted_applications.values():
             if (application.get("uniqueName") or "").casefold() == unique_name.casefold():
                 return application
         return None

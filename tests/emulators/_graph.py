@@ -59,6 +59,7 @@ IDENTIFIER_URI_CONFLICT = (
 )
 
 _ops = frozenset
+UNIQUE_NAME_TAKEN = "Another object with the same value for property uniqueName already exists."
 APPLICATION_FILTERS = FilterSpec(
     "Application",
     {
@@ -384,7 +385,7 @@ class GraphApi:
             case ["serviceprincipals", _, "approleassignedto", _]:
                 self._allow(method, "GET", "DELETE")
                 return self.assignment_item(method, segments[1], segments[3])
-            case ["directory", "deleteditems", "graph.application"]:
+            case ["directory", "deleteditems", "graph.application" | "microsoft.graph.application"]:
                 self._allow(method, "GET")
                 return self.list_deleted_applications(request)
             case ["directory", "deleteditems", _]:
@@ -396,6 +397,9 @@ class GraphApi:
             case ["directory", "deleteditems", _, "restore"]:
                 self._allow(method, "POST")
                 return self.restore(segments[2])
+            case ["groups", _, "members", "microsoft.graph.group"]:
+                self._allow(method, "GET")
+                return self.member_groups(segments[1], request)
             case ["users" | "groups" as kind]:
                 self._allow(method, "GET")
                 return self.list_principals(kind, request)
@@ -428,6 +432,10 @@ class GraphApi:
             return None
         prefer = {p.strip().lower() for p in (request.header("prefer") or "").split(",")}
         if request.method == "PATCH" and len(segments) == 1 and "create-if-missing" in prefer:
+            # A deleted application keeps its uniqueName in the recycle bin (30 days): the
+            # name is taken until it is restored or purged.
+            if self.directory.deleted_app_by_unique_name(unique_name) is not None:
+                raise GraphError(400, "Request_BadRequest", UNIQUE_NAME_TAKEN)
             return self.create_application(request.body, unique_name)
         raise not_found(unique_name)
 
@@ -872,7 +880,7 @@ class GraphApi:
             raise GraphError(
                 409,
                 "Request_MultipleObjectsWithSameKeyValue",
-                "Another object with the same value for property uniqueName already exists.",
+                UNIQUE_NAME_TAKEN,
             )
         if "keyCredentials" in changes:
             changes["keyCredentials"] = _uploaded_key_credentials(changes["keyCredentials"])
@@ -961,12 +969,20 @@ class GraphApi:
                 credential["issuer"],
                 credential["subject"],
             )
-            if same_name or same_pair:
+            # As Graph answers (Azure/azure-dev#1482; Azure/azure-workload-identity#434).
+            if same_name:
                 raise GraphError(
                     409,
                     "Request_MultipleObjectsWithSameKeyValue",
-                    "FederatedIdentityCredential with the same name, or the same issuer and "
-                    "subject, already exists.",
+                    f"FederatedIdentityCredential with name {credential['name']} already exists.",
+                )
+            if same_pair:
+                raise GraphError(
+                    400,
+                    "InvalidFederatedIdentityCredentialValue",
+                    "The combination of issuer and subject must be unique for the application. "
+                    f"Issuer {credential['issuer']} and Subject: {credential['subject']} "
+                    "already exist.",
                 )
 
     def create_federated_credential(self, object_id: str, raw: bytes) -> Result:
@@ -1182,6 +1198,17 @@ class GraphApi:
         if principal is None or principal.kind != wanted:
             raise not_found(object_id)
         return 200, self._entity(principal.data, f"{kind}/$entity")
+
+    def member_groups(self, group_id: str, request: HttpRequest) -> Result:
+        """`GET /groups/{id}/members/microsoft.graph.group`: the direct members that are groups."""
+        self.principal_item("groups", group_id)
+        members = self.directory.group_members.get(group_id.lower(), [])
+        items = [
+            self.directory.principals[m].data
+            for m in members
+            if m in self.directory.principals and self.directory.principals[m].kind == "Group"
+        ]
+        return self._collection(request, items, GROUP_FILTERS, "groups", "microsoft.graph.group")
 
 
 # -- removing signing certificates (PATCH keyCredentials + passwordCredentials) -------------

@@ -354,8 +354,9 @@ class EntraEmulator:
             self._directory.principals[object_id] = Principal("User", data)
         return object_id
 
-    def add_group(self, display_name: str = "Test Group") -> str:
-        """A security group app roles can be assigned to; returns its object id."""
+    def add_group(self, display_name: str = "Test Group", *, members: Sequence[str] = ()) -> str:
+        """A security group app roles can be assigned to, with these direct members (user or
+        group ids); returns its object id."""
         object_id = new_id()
         data: JsonDict = {
             "id": object_id,
@@ -367,6 +368,7 @@ class EntraEmulator:
         }
         with self._lock:
             self._directory.principals[object_id] = Principal("Group", data)
+            self._directory.group_members[object_id] = [m.lower() for m in members]
         return object_id
 
     # -- seeding -----------------------------------------------------------------------------

@@ -184,3 +184,26 @@ def test_microsoft_graph_is_not_among_the_tenants_own_service_principals(
 
     assert response.json()["id"] == emulator.microsoft_graph_sp_id
     assert emulator.service_principals() == []
+
+
+def test_a_second_credential_for_the_same_issuer_and_subject_is_a_400_value_error(
+    emulator: EntraEmulator,
+) -> None:
+    object_id = made_app(emulator)["id"]
+    body = {
+        "name": "handler",
+        "issuer": "https://issuer.example.com",
+        "subject": "role",
+        "audiences": ["api://AzureADTokenExchange"],
+    }
+    path = f"/applications/{object_id}/federatedIdentityCredentials"
+    assert graph(emulator, "POST", path, body).status_code == 201
+
+    other = graph(emulator, "POST", path, {**body, "name": "by-hand"})
+    same_name = graph(emulator, "POST", path, {**body, "subject": "another-role"})
+
+    assert other.status_code == 400
+    assert other.json()["error"]["code"] == "InvalidFederatedIdentityCredentialValue"
+    assert same_name.status_code == 409
+    assert same_name.json()["error"]["code"] == "Request_MultipleObjectsWithSameKeyValue"
+    assert "with name handler already exists" in same_name.json()["error"]["message"]
