@@ -21,10 +21,13 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
+from mobile_sso import check_response as check_response_module
+from mobile_sso import saml_check
 from mobile_sso.cli import app
 from tests.saml_factory import (
     ACS_URL,
     DOMAIN,
+    DS,
     EMAIL_CLAIM,
     ISSUER,
     NAME_CLAIM,
@@ -37,9 +40,11 @@ from tests.saml_factory import (
     make_key,
     make_signer,
     metadata_xml,
+    signed_with,
     to_base64,
     to_har,
     to_xml,
+    with_unreadable_subject,
     wrapped_beside,
     wrapped_with_moved_signature,
     wrapped_with_same_id,
@@ -768,3 +773,132 @@ def test_env_with_several_tenants_needs_idp(tmp_path: Path, metadata: Path) -> N
 
     assert result.exit_code == 2
     assert "--idp" in result.output
+
+
+# --- hostile input: findings and documented exit codes, never a traceback ---------------
+
+
+def judge(tmp_path: Path, data: bytes, metadata: Path | str, *extra: str) -> Outcome:
+    """The command on `data` with --json: any documented verdict, always the JSON document."""
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(data)
+    result = invoke([str(capture), "--json", *expectation_args(metadata), *extra])
+    assert result.exit_code in (0, 1, 3), result.output
+    return Outcome(result.exit_code, json.loads(result.stdout))
+
+
+def test_empty_signature_value_is_a_signature_error(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    response = build_response(GOOD, keys.signer)
+    value = response.find(f".//{{{DS}}}SignatureValue")
+    assert value is not None
+    value.text = None
+
+    outcome = judge(tmp_path, to_xml(response), metadata)
+
+    assert outcome.exit_code == 1
+    assert outcome.errors == {"signature"}
+
+
+def test_signed_info_outside_the_xmldsig_schema_is_a_signature_error(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    response = build_response(GOOD, keys.signer)
+    signed_info = response.find(f".//{{{DS}}}SignedInfo")
+    assert signed_info is not None
+    signed_info.remove(signed_info[0])  # CanonicalizationMethod
+
+    outcome = judge(tmp_path, to_xml(response), metadata)
+
+    assert outcome.exit_code == 1
+    assert outcome.errors == {"signature"}
+
+
+def test_har_nested_too_deeply_is_an_input_error(tmp_path: Path, metadata: Path) -> None:
+    har = b'{"log": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    outcome = judge(tmp_path, har, metadata)
+
+    assert outcome.exit_code == 1
+    assert "nested too deeply" in outcome.finding("input")["message"]
+
+
+def test_har_whose_params_is_a_number_is_read_from_the_posted_text(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = json.loads(to_har(build_response(GOOD, keys.signer)))
+    har["log"]["entries"][1]["request"]["postData"]["params"] = 5
+
+    outcome = judge(tmp_path, json.dumps(har).encode(), metadata)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_metadata_certificate_with_an_unreadable_subject_is_a_metadata_error(
+    tmp_path: Path, keys: Keys
+) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(metadata_xml([with_unreadable_subject(keys.signer.cert)]))
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), broken)
+
+    assert outcome.exit_code == 1
+    assert "cannot be read" in outcome.finding("metadata")["message"]
+
+
+def test_signed_time_in_year_1_ahead_of_utc_is_a_time_error(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    def year_1(assertion: etree._Element) -> None:
+        conditions = assertion.find(f"{{{SAML}}}Conditions")
+        assert conditions is not None
+        conditions.set("NotOnOrAfter", "0001-01-01T00:00:00+01:00")
+
+    outcome = judge(tmp_path, to_xml(signed_with(GOOD, keys.signer, year_1)), metadata)
+
+    assert outcome.exit_code == 1
+    assert "outside the years 1 to 9999" in outcome.finding("time")["message"]
+
+
+def test_now_beyond_year_9999_in_utc_is_a_usage_error(tmp_path: Path, metadata: Path) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args(metadata), "--now", "9999-12-31T23:00-05:00"])
+
+    assert result.exit_code == 2
+    assert "outside the years 1 to 9999" in result.output
+
+
+def test_a_failing_check_is_an_internal_finding_with_exit_3_and_the_json_document(
+    tmp_path: Path, keys: Keys, metadata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> list[object]:
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(saml_check, "_nameid_findings", broken)
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), metadata)
+
+    assert outcome.exit_code == 3
+    assert outcome.report["accepted"] is False
+    assert [f["category"] for f in outcome.report["findings"]] == ["internal"]
+    assert "RuntimeError: a bug in a check" in outcome.finding("internal")["message"]
+
+
+def test_a_failure_outside_the_checks_is_exit_3_without_a_traceback(
+    tmp_path: Path, metadata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(check_response_module, "check_response", broken)
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args(metadata)])
+
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    assert "Could not judge this response" in result.stdout
