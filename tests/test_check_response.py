@@ -7,10 +7,15 @@ with signxml, so the two implementations check each other.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import http.client
 import http.server
+import io
 import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +28,9 @@ from typer.testing import CliRunner
 
 from mobile_sso import check_response as check_response_module
 from mobile_sso import saml_check
+from mobile_sso.check_response import fetch_metadata
 from mobile_sso.cli import app
+from mobile_sso.saml_check import UnreadableMetadata
 from tests.saml_factory import (
     ACS_URL,
     DOMAIN,
@@ -902,3 +909,89 @@ def test_a_failure_outside_the_checks_is_exit_3_without_a_traceback(
     assert result.exit_code == 3
     assert "Traceback" not in result.output
     assert "Could not judge this response" in result.stdout
+
+
+# --- the trust anchor: metadata over https, no redirect to another scheme or host -------
+
+
+class _RedirectingServer(_MetadataServer):
+    location = ""
+
+    def do_GET(self) -> None:
+        if self.path != "/moved":
+            super().do_GET()
+            return
+        self.send_response(302)
+        assert isinstance(self.server, http.server.HTTPServer)
+        port = self.server.server_address[1]
+        self.send_header("Location", self.location.replace("PORT", str(port)))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextlib.contextmanager
+def redirecting_server(document: bytes, location: str) -> Iterator[str]:
+    """A loopback server: /federationmetadata.xml answers `document`, /moved redirects to
+    `location` (PORT replaced by the server's port)."""
+    handler = type("Handler", (_RedirectingServer,), {"document": document, "location": location})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/moved"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_plain_http_metadata_url_off_loopback_is_a_usage_error(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args("http://login.example.com/metadata.xml")])
+
+    assert result.exit_code == 2
+    assert "is not https" in result.output
+
+
+def test_fetch_metadata_refuses_plain_http_off_loopback() -> None:
+    fetched = fetch_metadata("http://login.microsoftonline.com/t/federationmetadata.xml")
+
+    assert isinstance(fetched, UnreadableMetadata)
+    assert "is not https" in fetched.reason
+
+
+def test_metadata_redirect_within_the_same_host_is_followed(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    location = "http://127.0.0.1:PORT/federationmetadata.xml"
+    with redirecting_server(metadata.read_bytes(), location) as url:
+        outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), url)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_metadata_redirect_to_another_host_is_not_followed(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    location = "http://localhost:PORT/federationmetadata.xml"
+    with redirecting_server(metadata.read_bytes(), location) as url:
+        outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), url)
+
+    assert outcome.report["accepted"] is False
+    assert "another scheme or host" in outcome.finding("metadata")["message"]
+
+
+def test_metadata_redirect_from_https_to_http_is_not_followed() -> None:
+    request = urllib.request.Request("https://login.example.com/federationmetadata.xml")
+    redirects = check_response_module._SameOriginRedirects()
+
+    with pytest.raises(urllib.error.URLError, match="another scheme or host"):
+        redirects.redirect_request(
+            request,
+            io.BytesIO(),
+            302,
+            "Found",
+            http.client.HTTPMessage(),
+            "http://login.example.com/federationmetadata.xml",
+        )
