@@ -13,6 +13,7 @@ import http.client
 import http.server
 import io
 import json
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -23,14 +24,15 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import typer
 from lxml import etree
 from typer.testing import CliRunner
 
 from mobile_sso import check_response as check_response_module
 from mobile_sso import saml_check
-from mobile_sso.check_response import fetch_metadata
+from mobile_sso.check_response import check_response_command, fetch_metadata, read_limited
 from mobile_sso.cli import app
-from mobile_sso.saml_check import UnreadableMetadata
+from mobile_sso.saml_check import MAX_CAPTURE_BYTES, MAX_DOCUMENT_BYTES, UnreadableMetadata
 from tests.saml_factory import (
     ACS_URL,
     DOMAIN,
@@ -995,3 +997,162 @@ def test_metadata_redirect_from_https_to_http_is_not_followed() -> None:
             http.client.HTTPMessage(),
             "http://login.example.com/federationmetadata.xml",
         )
+
+
+# --- HAR files: the POST Cognito received ------------------------------------------------
+
+
+def test_har_judges_the_post_to_idpresponse_over_a_later_post_elsewhere(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = json.loads(to_har(build_response(GOOD, keys.signer)))
+    elsewhere = replace(GOOD, audience="urn:other-site")
+    later = json.loads(to_har(build_response(elsewhere, keys.signer), "https://other.example/acs"))
+    har["log"]["entries"] += later["log"]["entries"]
+
+    outcome = judge(tmp_path, json.dumps(har).encode(), metadata)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_har_judges_the_pools_idpresponse_over_another_pools(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = json.loads(to_har(build_response(GOOD, keys.signer)))
+    other_pool = "https://other.auth.eu-west-1.amazoncognito.com/saml2/idpresponse"
+    later = json.loads(
+        to_har(build_response(replace(GOOD, audience="urn:x"), keys.signer), other_pool)
+    )
+    har["log"]["entries"] += later["log"]["entries"]
+
+    outcome = judge(tmp_path, json.dumps(har).encode(), metadata)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_har_with_a_saml_post_only_elsewhere_is_judged_with_an_input_warning(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = to_har(build_response(GOOD, keys.signer), "https://other.example/acs")
+
+    outcome = judge(tmp_path, har.encode(), metadata)
+
+    assert outcome.warnings == {"input"}
+    assert "'https://other.example/acs'" in outcome.finding("input")["message"]
+
+
+# --- size: limits applied while reading ---------------------------------------------------
+
+
+class CountingZeros(io.RawIOBase):
+    """`size` zero bytes, counting how many were handed out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.handed_out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.size - self.handed_out)
+        buffer[:count] = bytes(count)
+        self.handed_out += count
+        return count
+
+
+def test_a_response_file_of_80_mb_is_refused_as_larger_than_the_capture_limit(
+    tmp_path: Path, metadata: Path
+) -> None:
+    huge = tmp_path / "huge.har"
+    with huge.open("wb") as sparse:
+        sparse.truncate(80_000_000)
+
+    result = invoke([str(huge), "--json", *expectation_args(metadata)])
+
+    assert result.exit_code == 1
+    message = json.loads(result.stdout)["findings"][0]["message"]
+    assert f"larger than {MAX_CAPTURE_BYTES} bytes" in message
+
+
+def test_standard_input_is_read_no_further_than_the_capture_limit(
+    metadata: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = CountingZeros(80_000_000)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(source)))
+
+    with pytest.raises(typer.Exit) as exit_:
+        check_response_command(
+            Path("-"),
+            metadata=str(metadata),
+            user_pool_id=USER_POOL_ID,
+            domain=DOMAIN,
+            now=NOW.isoformat(),
+            as_json=True,
+        )
+
+    assert exit_.value.exit_code == 1
+    assert source.handed_out <= MAX_CAPTURE_BYTES + 1 + io.DEFAULT_BUFFER_SIZE
+    assert f"larger than {MAX_CAPTURE_BYTES} bytes" in capsys.readouterr().out
+
+
+def test_a_metadata_file_of_80_mb_is_read_no_further_than_the_document_limit(
+    tmp_path: Path, keys: Keys
+) -> None:
+    huge = tmp_path / "huge.xml"
+    with huge.open("wb") as sparse:
+        sparse.truncate(80_000_000)
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), huge)
+
+    assert f"larger than {MAX_DOCUMENT_BYTES} bytes" in outcome.finding("metadata")["message"]
+
+
+def test_read_limited_stops_one_byte_past_the_limit() -> None:
+    source = CountingZeros(80_000_000)
+
+    read = read_limited(io.BufferedReader(source), 1_000)
+
+    assert len(read) == 1_001
+    assert source.handed_out <= 1_001 + io.DEFAULT_BUFFER_SIZE
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+
+def test_xml_saved_as_utf16_with_a_bom_is_read(tmp_path: Path, keys: Keys, metadata: Path) -> None:
+    xml = etree.tostring(build_response(GOOD, keys.signer), encoding="UTF-16")
+    assert isinstance(xml, bytes)
+    assert xml.startswith(b"\xff\xfe")
+
+    assert judge(tmp_path, xml, metadata).report == {"accepted": True, "findings": []}
+
+
+def test_base64_saved_as_utf16_with_a_bom_is_read(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    saved = ("\ufeff" + to_base64(build_response(GOOD, keys.signer))).encode("utf-16-le")
+
+    assert judge(tmp_path, saved, metadata).report == {"accepted": True, "findings": []}
+
+
+# --- printing what the input says ----------------------------------------------------------
+
+
+def test_control_characters_from_the_input_are_shown_escaped_in_the_table(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    spec = replace(
+        GOOD,
+        status="urn:oasis:names:tc:SAML:2.0:status:Responder",
+        status_message="AADSTS50105 \u202eowned\u202c \x9b2J",
+    )
+    capture = tmp_path / "capture.txt"
+    capture.write_text(to_base64(build_response(spec, keys.signer)))
+
+    result = invoke([str(capture), *expectation_args(metadata)])
+
+    assert result.exit_code == 1
+    assert "\u202e" not in result.stdout
+    assert "\x9b" not in result.stdout
+    assert "\\u202eowned\\u202c \\x9b2J" in result.stdout
