@@ -37,6 +37,7 @@ from mobile_sso.saml_check import (
     UnreadableMetadata,
     check_response,
     internal_failure,
+    normalize_domain,
 )
 from mobile_sso.terminal import visible
 
@@ -180,6 +181,13 @@ def check_response_command(
     setup = _Setup(env, outputs_file, idp)
     pool_id = user_pool_id or setup.output(outputs.USER_POOL_ID, "--user-pool-id")
     host = domain or setup.output(outputs.COGNITO_DOMAIN, "--domain")
+    try:
+        normalize_domain(host)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{visible(host)!r} is not a host name such as myapp.auth.eu-west-1.amazoncognito.com",
+            param_hint="--domain",
+        ) from None
     metadata_source = metadata or setup.metadata_url()
     expect = Expectations(
         user_pool_id=pool_id,

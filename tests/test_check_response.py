@@ -1156,3 +1156,13 @@ def test_control_characters_from_the_input_are_shown_escaped_in_the_table(
     assert "\u202e" not in result.stdout
     assert "\x9b" not in result.stdout
     assert "\\u202eowned\\u202c \\x9b2J" in result.stdout
+
+
+def test_domain_that_is_not_a_url_is_a_usage_error(tmp_path: Path, metadata: Path) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args(metadata), "--domain", "https://[myapp"])
+
+    assert result.exit_code == 2
+    assert "is not a host name" in result.output
