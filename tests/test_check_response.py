@@ -1166,3 +1166,16 @@ def test_domain_that_is_not_a_url_is_a_usage_error(tmp_path: Path, metadata: Pat
 
     assert result.exit_code == 2
     assert "is not a host name" in result.output
+
+
+def test_metadata_declaring_a_dtd_is_a_metadata_error(tmp_path: Path, keys: Keys) -> None:
+    laughs = tmp_path / "laughs.xml"
+    laughs.write_bytes(
+        b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b'<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">&b;</EntityDescriptor>'
+    )
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), laughs)
+
+    assert outcome.exit_code == 1
+    assert "declares a DTD" in outcome.finding("metadata")["message"]
