@@ -1179,3 +1179,20 @@ def test_metadata_declaring_a_dtd_is_a_metadata_error(tmp_path: Path, keys: Keys
 
     assert outcome.exit_code == 1
     assert "declares a DTD" in outcome.finding("metadata")["message"]
+
+
+def test_saml_response_over_100000_characters_is_an_input_error_in_cognitos_limit(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    groups = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+    many = {
+        **GOOD.attributes,
+        groups: [f"{n:08d}-0000-4000-8000-000000000000" for n in range(2000)],
+    }
+    posted = to_base64(build_response(replace(GOOD, attributes=many), keys.signer))
+    assert 100_000 < len(posted) < 1_000_000
+
+    outcome = judge(tmp_path, posted.encode(), metadata)
+
+    assert outcome.errors == {"input"}
+    assert "accepts at most 100000" in outcome.finding("input")["message"]
