@@ -52,7 +52,8 @@ Severity = Literal["error", "warning"]
 
 DEFAULT_CLOCK_SKEW = dt.timedelta(seconds=300)
 CERTIFICATE_WARNING_DAYS = 30
-# Cognito's /saml2/idpresponse accepts a SAMLResponse of at most this many characters.
+# Cognito's /saml2/idpresponse accepts a SAMLResponse of at most this many characters:
+# https://docs.aws.amazon.com/cognito/latest/developerguide/saml2-idpresponse-endpoint.html
 MAX_POSTED_CHARACTERS = 100_000
 MAX_DOCUMENT_BYTES = 1_000_000
 # A capture (a HAR file holds every page of the sign-in, scripts included) is read up to this
