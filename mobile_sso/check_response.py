@@ -7,29 +7,46 @@ URL, the environment's config and deploy outputs) and prints the verdict.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import ssl
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from mobile_sso import outputs
-from mobile_sso.config import ENTRA_EMAIL_CLAIM, ConfigError, EntraTenant, load_config
+from mobile_sso.config import (
+    ENTRA_EMAIL_CLAIM,
+    ConfigError,
+    EntraTenant,
+    is_loopback_url,
+    load_config,
+)
 from mobile_sso.findings_table import console, print_findings
 from mobile_sso.saml_check import (
     DEFAULT_CLOCK_SKEW,
+    MAX_CAPTURE_BYTES,
     MAX_DOCUMENT_BYTES,
     Expectations,
     Report,
     UnreadableMetadata,
     check_response,
+    internal_failure,
+    normalize_domain,
 )
+from mobile_sso.terminal import visible
 
 METADATA_TIMEOUT_SECONDS = 15
+# The exit codes the README and --help document.
+EXIT_ACCEPTED = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2  # typer's own code for bad usage
+EXIT_NOT_JUDGED = 3
 
 
 def check_response_command(
@@ -156,13 +173,21 @@ def check_response_command(
 
     Checks the signature against the metadata's signing certificates, issuer, audience,
     recipient, destination, validity times, status, NameID, InResponseTo and the required
-    attributes. Exit code 0 when Cognito would accept it, 1 when not, 2 on bad usage.
+    attributes. Exit code 0 when Cognito would accept it, 1 when not, 2 on bad usage, 3 when
+    the check itself failed on the input (an `internal` finding: no verdict).
 
     Example: mobile-sso check-response capture.har --env prod --now 2026-11-27T09:30:00Z
     """
     setup = _Setup(env, outputs_file, idp)
     pool_id = user_pool_id or setup.output(outputs.USER_POOL_ID, "--user-pool-id")
     host = domain or setup.output(outputs.COGNITO_DOMAIN, "--domain")
+    try:
+        normalize_domain(host)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{visible(host)!r} is not a host name such as myapp.auth.eu-west-1.amazoncognito.com",
+            param_hint="--domain",
+        ) from None
     metadata_source = metadata or setup.metadata_url()
     expect = Expectations(
         user_pool_id=pool_id,
@@ -173,12 +198,19 @@ def check_response_command(
         attribute_names=setup.attribute_names(),
         clock_skew=dt.timedelta(seconds=clock_skew),
     )
-    report = check_response(_read_response(response), _read_metadata(metadata_source), expect)
+    try:
+        report = check_response(_read_response(response), _read_metadata(metadata_source), expect)
+    except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors and exits
+        raise
+    except Exception as exc:  # the contract: findings and exit 3, no traceback
+        report = Report((internal_failure(exc),))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_table(report)
-    raise typer.Exit(code=0 if report.accepted else 1)
+    if not report.judged:
+        raise typer.Exit(code=EXIT_NOT_JUDGED)
+    raise typer.Exit(code=EXIT_ACCEPTED if report.accepted else EXIT_REFUSED)
 
 
 class _Setup:
@@ -296,14 +328,28 @@ def parse_instant(value: str | None, option: str) -> dt.datetime:
             f"{value!r} is not an ISO 8601 time such as 2026-11-27T09:30:00Z",
             param_hint=option,
         ) from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=dt.UTC)
+    try:
+        return instant.astimezone(dt.UTC)
+    except OverflowError:
+        raise typer.BadParameter(
+            f"{value!r} is outside the years 1 to 9999 in UTC", param_hint=option
+        ) from None
+
+
+def read_limited(source: IO[bytes], limit: int) -> bytes:
+    """At most `limit` + 1 bytes of `source`: enough to tell that it is larger than `limit`
+    (the checks refuse it then) without reading a huge file whole."""
+    return source.read(limit + 1)
 
 
 def _read_response(path: Path) -> bytes:
     if str(path) == "-":
-        return sys.stdin.buffer.read()
+        return read_limited(sys.stdin.buffer, MAX_CAPTURE_BYTES)
     try:
-        return path.read_bytes()
+        with path.open("rb") as source:
+            return read_limited(source, MAX_CAPTURE_BYTES)
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot read {path}: {exc.strerror}", param_hint="RESPONSE"
@@ -311,42 +357,105 @@ def _read_response(path: Path) -> bytes:
 
 
 def _read_metadata(source: str) -> bytes | UnreadableMetadata:
-    if source.startswith(("https://", "http://")):
+    if "://" in source:
+        problem = untrusted_metadata_url(source)
+        if problem is not None:
+            raise typer.BadParameter(problem, param_hint="--metadata")
         return fetch_metadata(source)
     try:
-        return Path(source).read_bytes()
+        with Path(source).open("rb") as document:
+            return read_limited(document, MAX_DOCUMENT_BYTES)
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot read {source}: {exc.strerror}", param_hint="--metadata"
         ) from None
 
 
+def untrusted_metadata_url(url: str) -> str | None:
+    """Why metadata may not be fetched from `url`, or None. The metadata names the signing
+    certificates, so whoever can change the fetch chooses what is trusted: https only, plain
+    http only to this machine's loopback (for tests), as the ENTRA_* endpoints."""
+    try:
+        parts = urlsplit(url)
+        loopback = is_loopback_url(url)
+    except ValueError:
+        return f"the metadata URL is not a URL: {visible(url)!r}"
+    if parts.scheme.lower() == "https" and parts.hostname:
+        return None
+    if parts.scheme.lower() == "http" and loopback:
+        return None
+    return (
+        f"the metadata URL {visible(url)!r} is not https: over plain http whoever can change "
+        "the answer chooses the signing certificate; use the https URL (http only to "
+        "127.0.0.1, ::1 or localhost)"
+    )
+
+
+class _RefusedRedirect(urllib.error.URLError):
+    pass
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only when it keeps the scheme and the host."""
+
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        old, new = urlsplit(req.full_url), urlsplit(newurl)
+        if (new.scheme.lower(), new.hostname) != (old.scheme.lower(), old.hostname):
+            raise _RefusedRedirect(
+                f"it redirected to {visible(newurl)!r}, another scheme or host, which is "
+                "not followed for metadata"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch_metadata(
     url: str, *, tls: ssl.SSLContext | None = None, agent: str = "mobile-sso check-response"
 ) -> bytes | UnreadableMetadata:
-    """GET federation metadata from an http(s) URL; why not, when it cannot be had."""
-    if not url.startswith(("https://", "http://")):
-        return UnreadableMetadata(f"the metadata URL is not an http(s) URL: {url!r}")
-    # The scheme is http(s); the URL is the user's own (or their deployment's).
+    """GET federation metadata from an https URL (http to loopback only), following no
+    redirect to another scheme or host, reading at most MAX_DOCUMENT_BYTES + 1 bytes; why
+    not, when it cannot be had."""
+    problem = untrusted_metadata_url(url)
+    if problem is not None:
+        return UnreadableMetadata(problem)
+    shown = visible(url)
+    # The scheme is https (or http to loopback); the URL is the user's own deployment's.
     request = urllib.request.Request(url, headers={"User-Agent": agent})  # noqa: S310
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=tls), _SameOriginRedirects()
+    )
     try:
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=METADATA_TIMEOUT_SECONDS, context=tls
-        ) as answer:
+        with opener.open(request, timeout=METADATA_TIMEOUT_SECONDS) as answer:
             document: bytes = answer.read(MAX_DOCUMENT_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        return UnreadableMetadata(f"the metadata URL answered HTTP {exc.code}: {url}")
-    except (urllib.error.URLError, OSError) as exc:
+        return UnreadableMetadata(f"the metadata URL answered HTTP {exc.code}: {shown}")
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return UnreadableMetadata(f"the metadata URL could not be fetched ({reason}): {url}")
+        return UnreadableMetadata(
+            f"the metadata URL could not be fetched ({visible(str(reason))}): {shown}"
+        )
     return document
 
 
 def _print_table(report: Report) -> None:
     out = console()
-    print_findings(out, [finding.as_dict() for finding in report.findings])
+    # Messages quote the input (issuers, names, Entra's status text): controls are shown.
+    rows = [
+        finding.as_dict() | {"message": visible(finding.message), "fix": visible(finding.fix)}
+        for finding in report.findings
+    ]
+    print_findings(out, rows)
     errors = sum(1 for f in report.findings if f.severity == "error")
-    if report.accepted:
+    if not report.judged:
+        out.print("Could not judge this response: the check itself failed.", style="bold red")
+    elif report.accepted:
         out.print("Cognito would accept this response.", style="green")
     else:
         out.print(f"Cognito would refuse this response: {errors} error(s).", style="bold red")

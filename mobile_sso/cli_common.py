@@ -83,7 +83,9 @@ def stack_outputs(env: str, config: EnvironmentConfig, path: Path | None) -> Map
 
 def metadata_fetcher(agent: str) -> Callable[[str], bytes | UnreadableMetadata]:
     """Fetches a federation metadata URL as Cognito would, trusting the CA bundle the
-    environment names (REQUESTS_CA_BUNDLE or SSL_CERT_FILE) when it names one."""
+    environment names (REQUESTS_CA_BUNDLE or SSL_CERT_FILE) when it names one: https only
+    (plain http to loopback only), no redirect to another scheme or host, at most
+    MAX_DOCUMENT_BYTES + 1 bytes (`check_response.fetch_metadata`)."""
     import ssl  # noqa: PLC0415
 
     from mobile_sso.check_response import fetch_metadata  # noqa: PLC0415 (XML libraries)

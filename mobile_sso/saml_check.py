@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime as dt
 import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -32,6 +33,7 @@ from mobile_sso.config import ENTRA_EMAIL_CLAIM
 
 # In the order findings are listed: what stops everything first, then the assertion's checks.
 Category = Literal[
+    "internal",
     "input",
     "metadata",
     "status",
@@ -50,9 +52,13 @@ Severity = Literal["error", "warning"]
 
 DEFAULT_CLOCK_SKEW = dt.timedelta(seconds=300)
 CERTIFICATE_WARNING_DAYS = 30
-# Cognito's /saml2/idpresponse accepts a SAMLResponse of at most this many characters.
+# Cognito's /saml2/idpresponse accepts a SAMLResponse of at most this many characters:
+# https://docs.aws.amazon.com/cognito/latest/developerguide/saml2-idpresponse-endpoint.html
 MAX_POSTED_CHARACTERS = 100_000
 MAX_DOCUMENT_BYTES = 1_000_000
+# A capture (a HAR file holds every page of the sign-in, scripts included) is read up to this
+# many bytes; readers stop at MAX_CAPTURE_BYTES + 1, so a larger file is never read whole.
+MAX_CAPTURE_BYTES = 20_000_000
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -117,6 +123,11 @@ class Report:
         """True when no finding is an error: Cognito would sign the user in."""
         return not any(f.severity == "error" for f in self.findings)
 
+    @property
+    def judged(self) -> bool:
+        """False when the checks themselves failed (an `internal` finding): no verdict."""
+        return not any(f.category == "internal" for f in self.findings)
+
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "findings": [f.as_dict() for f in self.findings]}
 
@@ -180,15 +191,29 @@ def _problem(category: Category, message: str, fix: str) -> _Problem:
     return _Problem(Finding(category, "error", message, fix))
 
 
+def internal_failure(exc: BaseException) -> Finding:
+    """The finding for a failure of the checker itself: no verdict on the response."""
+    return Finding(
+        "internal",
+        "error",
+        f"the check could not judge this input: {type(exc).__name__}: {str(exc)[:300]}",
+        "This is a bug in mobile-sso check-response, not a verdict on the response: report "
+        "it with this message and the input's shape (a HAR, base64 or XML; not the response "
+        "itself, which holds personal data).",
+    )
+
+
 # --- reading the input -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class PostedResponse:
-    """The response as Cognito receives it: the XML, and the length of the posted field."""
+    """The response as Cognito receives it: the XML, the length of the posted field, and,
+    from a HAR file, the URL it was posted to."""
 
     xml: bytes
     posted_characters: int
+    posted_to: str | None = None
 
 
 _CAPTURE_FIX = (
@@ -196,18 +221,41 @@ _CAPTURE_FIX = (
     "XML, or a HAR file of the sign-in recorded in the browser's developer tools "
     "(Network tab, 'Preserve log' on, then 'Export HAR')."
 )
+_IDP_RESPONSE_PATH = "/saml2/idpresponse"
+# Unicode signatures (BOMs) a saved capture may start with, longest first: UTF-32 LE's
+# starts with UTF-16 LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_XML_DECLARATION = re.compile(r"<\?xml\s[^>]*\?>")
 
 
-def read_posted_response(data: bytes) -> PostedResponse:
-    """Find the SAML response in a capture: base64 text, a form body, raw XML or a HAR file."""
-    text = data.decode("utf-8-sig", errors="replace").strip()
+def read_posted_response(data: bytes, acs_url: str | None = None) -> PostedResponse:
+    """Find the SAML response in a capture: base64 text, a form body, raw XML or a HAR file.
+    In a HAR file, POSTs to `acs_url` (the pool's /saml2/idpresponse) count first."""
+    if len(data) > MAX_CAPTURE_BYTES:
+        raise _problem(
+            "input", f"the response file is larger than {MAX_CAPTURE_BYTES} bytes", _CAPTURE_FIX
+        )
+    text, transcoded = _decoded(data)
+    text = text.strip()
     if not text:
         raise _problem("input", "the response file is empty", _CAPTURE_FIX)
     if text.startswith("<"):
-        xml = text.encode("utf-8")
-        return PostedResponse(xml, len(base64.b64encode(xml)))
+        # Bytes in an ASCII-compatible encoding go to the parser as they are (it honours the
+        # XML declaration); UTF-16/32 text is handed over as UTF-8, without its declaration.
+        xml = (
+            _XML_DECLARATION.sub("", text, count=1).encode("utf-8")
+            if transcoded
+            else data.lstrip().removeprefix(codecs.BOM_UTF8).lstrip()
+        )
+        return PostedResponse(xml, (len(xml) + 2) // 3 * 4)
     if text.startswith("{"):
-        return _decode_field(_from_har(text))
+        value, posted_to = _from_har(text, acs_url)
+        return replace(_decode_field(value), posted_to=posted_to)
     if "SAMLResponse=" in text:
         values = parse_qs(text).get("SAMLResponse", [])
         if not values:
@@ -216,11 +264,26 @@ def read_posted_response(data: bytes) -> PostedResponse:
     return _decode_field(text)
 
 
+def _decoded(data: bytes) -> tuple[str, bool]:
+    """The capture as text, and whether it was UTF-16 or UTF-32 (a BOM, or XML's '<')."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace"), True
+    if data.startswith(b"<\x00") or data.startswith(b"\x00<"):
+        codec = "utf-16-le" if data.startswith(b"<") else "utf-16-be"
+        return data.decode(codec, errors="replace"), True
+    return data.decode("utf-8-sig", errors="replace"), False
+
+
 def _decode_field(value: str) -> PostedResponse:
     if "%" in value:
         value = unquote(value)
     # Form decoding turns base64's '+' into a space; line breaks come from copy and paste.
     compact = "".join(value.split("\n")).replace("\r", "").replace("\t", "").replace(" ", "+")
+    if len(compact) > (MAX_DOCUMENT_BYTES + 2) // 3 * 4:
+        raise _problem(
+            "input", f"the response is larger than {MAX_DOCUMENT_BYTES} bytes", _CAPTURE_FIX
+        )
     try:
         xml = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
@@ -235,7 +298,9 @@ def _decode_field(value: str) -> PostedResponse:
     return PostedResponse(xml, len(compact))
 
 
-def _from_har(text: str) -> str:
+def _from_har(text: str, acs_url: str | None) -> tuple[str, str]:
+    """The SAMLResponse a HAR file posted, and where to: the newest POST to the pool's
+    /saml2/idpresponse, else the newest to any /saml2/idpresponse, else the newest POST."""
     har_fix = (
         "Record the HAR with 'Preserve log' on, from the tap on the sign-in button until the "
         "error shows, so the POST from Entra to https://<Cognito domain>/saml2/idpresponse "
@@ -246,14 +311,21 @@ def _from_har(text: str) -> str:
         entries = har["log"]["entries"]
         if not isinstance(entries, list):
             raise TypeError("entries is not a list")
+    except RecursionError:
+        raise _problem("input", "not a HAR file (its JSON is nested too deeply)", har_fix) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise _problem("input", f"not a HAR file ({exc})", har_fix) from None
-    posts = [e for e in entries if _method(e) == "POST"]
-    to_cognito = [e for e in posts if _url_path(e).endswith("/saml2/idpresponse")]
-    for entry in reversed(to_cognito + posts):  # the latest POST to Cognito wins
+
+    def rank(url: str) -> int:
+        if acs_url is not None and _same_url(url, acs_url):
+            return 0
+        return 1 if _path_of(url).endswith(_IDP_RESPONSE_PATH) else 2
+
+    posts = [(rank(_url(e)), _url(e), e) for e in reversed(entries) if _method(e) == "POST"]
+    for _, url, entry in sorted(posts, key=lambda post: post[0]):  # stable: newest first
         value = _saml_response_param(entry)
         if value:
-            return value
+            return value, url
     raise _problem(
         "input", "the HAR file holds no POST with a SAMLResponse to /saml2/idpresponse", har_fix
     )
@@ -262,25 +334,33 @@ def _from_har(text: str) -> str:
 def _method(entry: Any) -> str:
     try:
         return str(entry["request"]["method"]).upper()
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         return ""
 
 
-def _url_path(entry: Any) -> str:
+def _url(entry: Any) -> str:
     try:
-        return urlsplit(str(entry["request"]["url"])).path
-    except (KeyError, TypeError, ValueError):
+        return str(entry["request"]["url"])
+    except (KeyError, TypeError, IndexError):
+        return ""
+
+
+def _path_of(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:
         return ""
 
 
 def _saml_response_param(entry: Any) -> str | None:
     try:
         post = entry["request"]["postData"]
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         return None
     if not isinstance(post, dict):
         return None
-    for param in post.get("params") or []:
+    params = post.get("params")
+    for param in params if isinstance(params, list) else []:
         if isinstance(param, dict) and param.get("name") == "SAMLResponse" and param.get("value"):
             return str(param["value"])
     body = post.get("text")
@@ -345,6 +425,10 @@ def parse_metadata(document: bytes) -> Metadata:
                 try:
                     der = base64.b64decode("".join((element.text or "").split()), validate=True)
                     certificate = x509.load_der_x509_certificate(der)
+                    # cryptography parses these lazily: read them now, not when printing.
+                    certificate.subject.rfc4514_string()
+                    certificate.public_key()
+                    _ = certificate.not_valid_before_utc, certificate.not_valid_after_utc
                 except (binascii.Error, ValueError) as exc:
                     raise _problem(
                         "metadata",
@@ -448,8 +532,13 @@ def _verify(
         )
         try:
             result = XMLVerifier().verify(element, x509_cert=certificate, expect_config=config)
-        except (SignXMLException, ValueError) as exc:
+        except SignXMLException as exc:
             reasons.append(str(exc) or type(exc).__name__)
+            continue
+        except Exception as exc:  # whatever signxml trips on, it did not verify
+            # An empty SignatureValue raises TypeError, a SignedInfo out of schema lxml's
+            # DocumentInvalid: hostile input reaches signxml's unguarded corners.
+            reasons.append(f"{type(exc).__name__}: {exc}")
             continue
         assert isinstance(result, VerifyResult)  # noqa: S101 - expect_references=1
         signed = result.signed_xml
@@ -518,12 +607,18 @@ def read_metadata(
 def check_response(
     response: bytes, metadata: bytes | UnreadableMetadata, expect: Expectations
 ) -> Report:
-    """Everything Cognito checks of a response posted to /saml2/idpresponse, as findings."""
-    trusted_metadata, findings = read_metadata(metadata, expect.now)
+    """Everything Cognito checks of a response posted to /saml2/idpresponse, as findings.
+
+    Never raises: a failure of the checks themselves is an `internal` finding (the report is
+    then no verdict: `Report.judged` is False)."""
     try:
-        findings += _check_document(response, trusted_metadata, expect)
-    except _Problem as problem:
-        findings.append(problem.finding)
+        trusted_metadata, findings = read_metadata(metadata, expect.now)
+        try:
+            findings += _check_document(response, trusted_metadata, expect)
+        except _Problem as problem:
+            findings.append(problem.finding)
+    except Exception as exc:  # the contract: findings, never a traceback
+        findings = [internal_failure(exc)]
     order = {category: index for index, category in enumerate(CATEGORIES)}
     findings.sort(key=lambda f: (order[f.category], f.severity != "error"))
     return Report(tuple(findings))
@@ -532,7 +627,7 @@ def check_response(
 def _check_document(
     response: bytes, metadata: Metadata | None, expect: Expectations
 ) -> list[Finding]:
-    posted = read_posted_response(response)
+    posted = read_posted_response(response, expect.acs_url)
     root = _parse_xml(posted.xml, "response", "input", _CAPTURE_FIX)
     if root.tag != f"{{{SAMLP}}}Response":
         raise _problem(
@@ -541,6 +636,17 @@ def _check_document(
             _CAPTURE_FIX,
         )
     findings: list[Finding] = []
+    if posted.posted_to is not None and not _same_url(posted.posted_to, expect.acs_url):
+        findings.append(
+            Finding(
+                "input",
+                "warning",
+                f"the HAR file has no POST with a SAMLResponse to {expect.acs_url}; the one "
+                f"judged was posted to {posted.posted_to!r}, so Cognito never received it",
+                "Record the HAR of a sign-in through this user pool's domain (--domain, or "
+                "the CognitoDomain output), or check that the domain is the right one.",
+            )
+        )
     if posted.posted_characters > MAX_POSTED_CHARACTERS:
         findings.append(
             Finding(
@@ -827,7 +933,10 @@ def _destination_findings(envelope: etree._Element, expect: Expectations) -> lis
 
 
 def _same_url(actual: str, expected: str) -> bool:
-    a, b = urlsplit(actual.strip()), urlsplit(expected)
+    try:
+        a, b = urlsplit(actual.strip()), urlsplit(expected)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     return (a.scheme.lower(), a.netloc.lower(), a.path, a.query) == (
         b.scheme.lower(),
         b.netloc.lower(),
@@ -852,15 +961,24 @@ def _time_findings(assertion: etree._Element, expect: Expectations) -> list[Find
             not_before = _instant(element.get("NotBefore"))
             not_on_or_after = _instant(element.get("NotOnOrAfter"))
         except ValueError as exc:
-            return [Finding("time", "error", f"{where} has an unreadable time: {exc}", _TIME_FIX)]
+            return [
+                Finding(
+                    "time",
+                    "error",
+                    f"{where} has an unreadable time: {exc}",
+                    "Capture an untouched response straight from Entra: Entra writes times "
+                    "such as 2026-11-27T09:30:00.123Z.",
+                )
+            ]
         if not_before is not None:
             starts.append((not_before, f"{where} NotBefore"))
         if not_on_or_after is not None:
             ends.append((not_on_or_after, f"{where} NotOnOrAfter"))
-    now, skew = expect.now, expect.clock_skew
+    now, skew = expect.now.astimezone(dt.UTC), expect.clock_skew
     at = f"at {_iso(now)}, with {int(skew.total_seconds())} s of clock skew allowed"
     findings = []
-    too_early = sorted(start for start in starts if now + skew < start[0])
+    # Differences, not now ± skew: those overflow at the years 1 and 9999.
+    too_early = sorted(start for start in starts if start[0] - now > skew)
     if too_early:
         latest, names = too_early[-1][0], ", ".join(name for _, name in too_early)
         findings.append(
@@ -873,7 +991,7 @@ def _time_findings(assertion: etree._Element, expect: Expectations) -> list[Find
                 "machine running this check (or --now) and sign in again.",
             )
         )
-    expired = sorted(end for end in ends if now - skew >= end[0])
+    expired = sorted(end for end in ends if now - end[0] >= skew)
     if expired:
         earliest, names = expired[0][0], ", ".join(name for _, name in expired)
         findings.append(
@@ -904,13 +1022,17 @@ _TIME_FIX = (
 
 
 def _instant(value: str | None) -> dt.datetime | None:
+    """The instant in UTC (so that comparing and subtracting cannot overflow)."""
     if value is None:
         return None
     text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # .NET writes 7 fraction digits
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+        return parsed.replace(tzinfo=dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # year 1 ahead of UTC, or year 9999 behind it
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def _iso(instant: dt.datetime) -> str:

@@ -12,8 +12,8 @@ import copy
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -331,3 +331,26 @@ def _forged(signed: etree._Element, evil_email: str) -> etree._Element:
     if name_id is not None:
         name_id.text = "attacker-chosen-id"
     return forged
+
+
+def with_unreadable_subject(certificate: x509.Certificate) -> x509.Certificate:
+    """`certificate` with an invalid UTF-8 byte in its subject's common name: cryptography
+    loads it, and fails only when the subject is read."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    encoded = str(common_name).encode()
+    at = der.rindex(bytes([0x0C, len(encoded)]) + encoded)  # UTF8String, in the subject
+    return x509.load_der_x509_certificate(der[: at + 2] + b"\xff" + der[at + 3 :])
+
+
+def signed_with(
+    spec: ResponseSpec, signer: Signer, change: Callable[[etree._Element], None]
+) -> etree._Element:
+    """A response whose assertion `change` edits before it is signed (values the spec cannot
+    express, such as unreadable times)."""
+    response = build_response(replace(spec, sign_assertion=False), signer)
+    assertion = response.find(f"{{{SAML}}}Assertion")
+    assert assertion is not None
+    change(assertion)
+    sign(response, assertion, signer, spec.signature_method)
+    return response

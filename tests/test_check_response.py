@@ -7,10 +7,16 @@ with signxml, so the two implementations check each other.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import http.client
 import http.server
+import io
 import json
+import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,13 +24,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import typer
 from lxml import etree
 from typer.testing import CliRunner
 
+from mobile_sso import check_response as check_response_module
+from mobile_sso import saml_check
+from mobile_sso.check_response import check_response_command, fetch_metadata, read_limited
 from mobile_sso.cli import app
+from mobile_sso.saml_check import MAX_CAPTURE_BYTES, MAX_DOCUMENT_BYTES, UnreadableMetadata
 from tests.saml_factory import (
     ACS_URL,
     DOMAIN,
+    DS,
     EMAIL_CLAIM,
     ISSUER,
     NAME_CLAIM,
@@ -37,9 +49,11 @@ from tests.saml_factory import (
     make_key,
     make_signer,
     metadata_xml,
+    signed_with,
     to_base64,
     to_har,
     to_xml,
+    with_unreadable_subject,
     wrapped_beside,
     wrapped_with_moved_signature,
     wrapped_with_same_id,
@@ -768,3 +782,417 @@ def test_env_with_several_tenants_needs_idp(tmp_path: Path, metadata: Path) -> N
 
     assert result.exit_code == 2
     assert "--idp" in result.output
+
+
+# --- hostile input: findings and documented exit codes, never a traceback ---------------
+
+
+def judge(tmp_path: Path, data: bytes, metadata: Path | str, *extra: str) -> Outcome:
+    """The command on `data` with --json: any documented verdict, always the JSON document."""
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(data)
+    result = invoke([str(capture), "--json", *expectation_args(metadata), *extra])
+    assert result.exit_code in (0, 1, 3), result.output
+    return Outcome(result.exit_code, json.loads(result.stdout))
+
+
+def test_empty_signature_value_is_a_signature_error(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    response = build_response(GOOD, keys.signer)
+    value = response.find(f".//{{{DS}}}SignatureValue")
+    assert value is not None
+    value.text = None
+
+    outcome = judge(tmp_path, to_xml(response), metadata)
+
+    assert outcome.exit_code == 1
+    assert outcome.errors == {"signature"}
+
+
+def test_signed_info_outside_the_xmldsig_schema_is_a_signature_error(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    response = build_response(GOOD, keys.signer)
+    signed_info = response.find(f".//{{{DS}}}SignedInfo")
+    assert signed_info is not None
+    signed_info.remove(signed_info[0])  # CanonicalizationMethod
+
+    outcome = judge(tmp_path, to_xml(response), metadata)
+
+    assert outcome.exit_code == 1
+    assert outcome.errors == {"signature"}
+
+
+def test_har_nested_too_deeply_is_an_input_error(tmp_path: Path, metadata: Path) -> None:
+    har = b'{"log": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    outcome = judge(tmp_path, har, metadata)
+
+    assert outcome.exit_code == 1
+    assert "nested too deeply" in outcome.finding("input")["message"]
+
+
+def test_har_whose_params_is_a_number_is_read_from_the_posted_text(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = json.loads(to_har(build_response(GOOD, keys.signer)))
+    har["log"]["entries"][1]["request"]["postData"]["params"] = 5
+
+    outcome = judge(tmp_path, json.dumps(har).encode(), metadata)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_metadata_certificate_with_an_unreadable_subject_is_a_metadata_error(
+    tmp_path: Path, keys: Keys
+) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(metadata_xml([with_unreadable_subject(keys.signer.cert)]))
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), broken)
+
+    assert outcome.exit_code == 1
+    assert "cannot be read" in outcome.finding("metadata")["message"]
+
+
+def test_signed_time_in_year_1_ahead_of_utc_is_a_time_error(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    def year_1(assertion: etree._Element) -> None:
+        conditions = assertion.find(f"{{{SAML}}}Conditions")
+        assert conditions is not None
+        conditions.set("NotOnOrAfter", "0001-01-01T00:00:00+01:00")
+
+    outcome = judge(tmp_path, to_xml(signed_with(GOOD, keys.signer, year_1)), metadata)
+
+    assert outcome.exit_code == 1
+    assert "outside the years 1 to 9999" in outcome.finding("time")["message"]
+
+
+def test_now_beyond_year_9999_in_utc_is_a_usage_error(tmp_path: Path, metadata: Path) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args(metadata), "--now", "9999-12-31T23:00-05:00"])
+
+    assert result.exit_code == 2
+    assert "outside the years 1 to 9999" in result.output
+
+
+def test_a_failing_check_is_an_internal_finding_with_exit_3_and_the_json_document(
+    tmp_path: Path, keys: Keys, metadata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> list[object]:
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(saml_check, "_nameid_findings", broken)
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), metadata)
+
+    assert outcome.exit_code == 3
+    assert outcome.report["accepted"] is False
+    assert [f["category"] for f in outcome.report["findings"]] == ["internal"]
+    assert "RuntimeError: a bug in a check" in outcome.finding("internal")["message"]
+
+
+def test_a_failure_outside_the_checks_is_exit_3_without_a_traceback(
+    tmp_path: Path, metadata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(check_response_module, "check_response", broken)
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args(metadata)])
+
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    assert "Could not judge this response" in result.stdout
+
+
+# --- the trust anchor: metadata over https, no redirect to another scheme or host -------
+
+
+class _RedirectingServer(_MetadataServer):
+    location = ""
+
+    def do_GET(self) -> None:
+        if self.path != "/moved":
+            super().do_GET()
+            return
+        self.send_response(302)
+        assert isinstance(self.server, http.server.HTTPServer)
+        port = self.server.server_address[1]
+        self.send_header("Location", self.location.replace("PORT", str(port)))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextlib.contextmanager
+def redirecting_server(document: bytes, location: str) -> Iterator[str]:
+    """A loopback server: /federationmetadata.xml answers `document`, /moved redirects to
+    `location` (PORT replaced by the server's port)."""
+    handler = type("Handler", (_RedirectingServer,), {"document": document, "location": location})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/moved"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_plain_http_metadata_url_off_loopback_is_a_usage_error(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args("http://login.example.com/metadata.xml")])
+
+    assert result.exit_code == 2
+    assert "is not https" in result.output
+
+
+def test_fetch_metadata_refuses_plain_http_off_loopback() -> None:
+    fetched = fetch_metadata("http://login.microsoftonline.com/t/federationmetadata.xml")
+
+    assert isinstance(fetched, UnreadableMetadata)
+    assert "is not https" in fetched.reason
+
+
+def test_metadata_redirect_within_the_same_host_is_followed(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    location = "http://127.0.0.1:PORT/federationmetadata.xml"
+    with redirecting_server(metadata.read_bytes(), location) as url:
+        outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), url)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_metadata_redirect_to_another_host_is_not_followed(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    location = "http://localhost:PORT/federationmetadata.xml"
+    with redirecting_server(metadata.read_bytes(), location) as url:
+        outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), url)
+
+    assert outcome.report["accepted"] is False
+    assert "another scheme or host" in outcome.finding("metadata")["message"]
+
+
+def test_metadata_redirect_from_https_to_http_is_not_followed() -> None:
+    request = urllib.request.Request("https://login.example.com/federationmetadata.xml")
+    redirects = check_response_module._SameOriginRedirects()
+
+    with pytest.raises(urllib.error.URLError, match="another scheme or host"):
+        redirects.redirect_request(
+            request,
+            io.BytesIO(),
+            302,
+            "Found",
+            http.client.HTTPMessage(),
+            "http://login.example.com/federationmetadata.xml",
+        )
+
+
+# --- HAR files: the POST Cognito received ------------------------------------------------
+
+
+def test_har_judges_the_post_to_idpresponse_over_a_later_post_elsewhere(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = json.loads(to_har(build_response(GOOD, keys.signer)))
+    elsewhere = replace(GOOD, audience="urn:other-site")
+    later = json.loads(to_har(build_response(elsewhere, keys.signer), "https://other.example/acs"))
+    har["log"]["entries"] += later["log"]["entries"]
+
+    outcome = judge(tmp_path, json.dumps(har).encode(), metadata)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_har_judges_the_pools_idpresponse_over_another_pools(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = json.loads(to_har(build_response(GOOD, keys.signer)))
+    other_pool = "https://other.auth.eu-west-1.amazoncognito.com/saml2/idpresponse"
+    later = json.loads(
+        to_har(build_response(replace(GOOD, audience="urn:x"), keys.signer), other_pool)
+    )
+    har["log"]["entries"] += later["log"]["entries"]
+
+    outcome = judge(tmp_path, json.dumps(har).encode(), metadata)
+
+    assert outcome.report == {"accepted": True, "findings": []}
+
+
+def test_har_with_a_saml_post_only_elsewhere_is_judged_with_an_input_warning(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    har = to_har(build_response(GOOD, keys.signer), "https://other.example/acs")
+
+    outcome = judge(tmp_path, har.encode(), metadata)
+
+    assert outcome.warnings == {"input"}
+    assert "'https://other.example/acs'" in outcome.finding("input")["message"]
+
+
+# --- size: limits applied while reading ---------------------------------------------------
+
+
+class CountingZeros(io.RawIOBase):
+    """`size` zero bytes, counting how many were handed out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.handed_out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.size - self.handed_out)
+        buffer[:count] = bytes(count)
+        self.handed_out += count
+        return count
+
+
+def test_a_response_file_of_80_mb_is_refused_as_larger_than_the_capture_limit(
+    tmp_path: Path, metadata: Path
+) -> None:
+    huge = tmp_path / "huge.har"
+    with huge.open("wb") as sparse:
+        sparse.truncate(80_000_000)
+
+    result = invoke([str(huge), "--json", *expectation_args(metadata)])
+
+    assert result.exit_code == 1
+    message = json.loads(result.stdout)["findings"][0]["message"]
+    assert f"larger than {MAX_CAPTURE_BYTES} bytes" in message
+
+
+def test_standard_input_is_read_no_further_than_the_capture_limit(
+    metadata: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = CountingZeros(80_000_000)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(source)))
+
+    with pytest.raises(typer.Exit) as exit_:
+        check_response_command(
+            Path("-"),
+            metadata=str(metadata),
+            user_pool_id=USER_POOL_ID,
+            domain=DOMAIN,
+            now=NOW.isoformat(),
+            as_json=True,
+        )
+
+    assert exit_.value.exit_code == 1
+    assert source.handed_out <= MAX_CAPTURE_BYTES + 1 + io.DEFAULT_BUFFER_SIZE
+    assert f"larger than {MAX_CAPTURE_BYTES} bytes" in capsys.readouterr().out
+
+
+def test_a_metadata_file_of_80_mb_is_read_no_further_than_the_document_limit(
+    tmp_path: Path, keys: Keys
+) -> None:
+    huge = tmp_path / "huge.xml"
+    with huge.open("wb") as sparse:
+        sparse.truncate(80_000_000)
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), huge)
+
+    assert f"larger than {MAX_DOCUMENT_BYTES} bytes" in outcome.finding("metadata")["message"]
+
+
+def test_read_limited_stops_one_byte_past_the_limit() -> None:
+    source = CountingZeros(80_000_000)
+
+    read = read_limited(io.BufferedReader(source), 1_000)
+
+    assert len(read) == 1_001
+    assert source.handed_out <= 1_001 + io.DEFAULT_BUFFER_SIZE
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+
+def test_xml_saved_as_utf16_with_a_bom_is_read(tmp_path: Path, keys: Keys, metadata: Path) -> None:
+    xml = etree.tostring(build_response(GOOD, keys.signer), encoding="UTF-16")
+    assert isinstance(xml, bytes)
+    assert xml.startswith(b"\xff\xfe")
+
+    assert judge(tmp_path, xml, metadata).report == {"accepted": True, "findings": []}
+
+
+def test_base64_saved_as_utf16_with_a_bom_is_read(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    saved = ("\ufeff" + to_base64(build_response(GOOD, keys.signer))).encode("utf-16-le")
+
+    assert judge(tmp_path, saved, metadata).report == {"accepted": True, "findings": []}
+
+
+# --- printing what the input says ----------------------------------------------------------
+
+
+def test_control_characters_from_the_input_are_shown_escaped_in_the_table(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    spec = replace(
+        GOOD,
+        status="urn:oasis:names:tc:SAML:2.0:status:Responder",
+        status_message="AADSTS50105 \u202eowned\u202c \x9b2J",
+    )
+    capture = tmp_path / "capture.txt"
+    capture.write_text(to_base64(build_response(spec, keys.signer)))
+
+    result = invoke([str(capture), *expectation_args(metadata)])
+
+    assert result.exit_code == 1
+    assert "\u202e" not in result.stdout
+    assert "\x9b" not in result.stdout
+    assert "\\u202eowned\\u202c \\x9b2J" in result.stdout
+
+
+def test_domain_that_is_not_a_url_is_a_usage_error(tmp_path: Path, metadata: Path) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("x")
+
+    result = invoke([str(capture), *expectation_args(metadata), "--domain", "https://[myapp"])
+
+    assert result.exit_code == 2
+    assert "is not a host name" in result.output
+
+
+def test_metadata_declaring_a_dtd_is_a_metadata_error(tmp_path: Path, keys: Keys) -> None:
+    laughs = tmp_path / "laughs.xml"
+    laughs.write_bytes(
+        b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b'<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">&b;</EntityDescriptor>'
+    )
+
+    outcome = judge(tmp_path, to_xml(build_response(GOOD, keys.signer)), laughs)
+
+    assert outcome.exit_code == 1
+    assert "declares a DTD" in outcome.finding("metadata")["message"]
+
+
+def test_saml_response_over_100000_characters_is_an_input_error_in_cognitos_limit(
+    tmp_path: Path, keys: Keys, metadata: Path
+) -> None:
+    groups = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+    many = {
+        **GOOD.attributes,
+        groups: [f"{n:08d}-0000-4000-8000-000000000000" for n in range(2000)],
+    }
+    posted = to_base64(build_response(replace(GOOD, attributes=many), keys.signer))
+    assert 100_000 < len(posted) < 1_000_000
+
+    outcome = judge(tmp_path, posted.encode(), metadata)
+
+    assert outcome.errors == {"input"}
+    assert "accepts at most 100000" in outcome.finding("input")["message"]
