@@ -467,7 +467,9 @@ class SamlAppService:
                     f"no service principal has appId {target.app_id}",
                     call="GET /servicePrincipals?$filter=appId eq ...",
                 )
-            return sp
+            # By id: a list leaves out the certificates (keyCredentials.key), and an
+            # uploaded certificate is known by its certificate only.
+            return await self.graph.get_service_principal(sp.object_id)
 
         sp = await self.retrier.run(READ_SP, by_app_id, fresh_until=target.fresh_until)
         target.service_principal_id = sp.object_id
