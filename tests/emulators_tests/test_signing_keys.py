@@ -50,7 +50,7 @@ def upload_body(password: str, opened_with: str) -> tuple[dict[str, Any], str]:
     )
     pfx = pkcs12.serialize_key_and_certificates(
         None,
-        issued.key,  # type: ignore[arg-type]
+        issued.key,
         issued.cert,
         None,
         serialization.BestAvailableEncryption(opened_with.encode()),
