@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 RSA_KEY_BITS = 2048
-# Entra's PKCS#12 loader (.NET X509Certificate2) reads PBES2 with AES-256 and SHA-256.
+# PBES2 with AES-256 and an HMAC-SHA256 MAC, as current Windows exports PFX files; that Entra
+# reads this encryption is unverified (docs/FIDELITY.md).
 _PFX_ROUNDS = 100_000
 
 

@@ -57,7 +57,8 @@ RENEW_BEFORE = timedelta(days=30)
 # provider's wait after addTokenSigningCertificate (ContinuousTargetOccurence: 5), in
 # hashicorp/terraform-provider-azuread:internal/services/serviceprincipals/service_principal_token_signing_certificate_resource.go  # noqa: E501
 KEY_READS_IN_A_ROW = 5
-# instantiate can answer 404 for a moment (the template's own replica); retried this often.
+# instantiate has been reported to answer 404 for a moment (docs/FIDELITY.md: unverified);
+# retried this often, so that a wrong template id still fails within seconds.
 INSTANTIATE_404_ATTEMPTS = 4
 # appRoleAssignedTo answers 400 "Not a valid reference update" while a principal it names
 # replicates; the azuread provider retries it (hashicorp/terraform-provider-azuread:
