@@ -332,6 +332,9 @@ class _EntraProvider(Construct):
             "ENTRA_GRAPH_ENDPOINT": endpoints.graph,
             "ENTRA_LOGIN_AUTHORITY": endpoints.login,
             "ENTRA_NON_GALLERY_TEMPLATE_ID": endpoints.non_gallery_template_id,
+            # Outside the global service Graph has no addTokenSigningCertificate: the handler
+            # then makes the signing certificate and uploads it.
+            "ENTRA_CLOUD": cloud.value,
             "ENTRA_DEADLINE_SECONDS": str(_HANDLER_DEADLINE_SECONDS),
         }
         functions = {

@@ -112,6 +112,9 @@ def test_idp_reads_the_metadata_url_of_the_app_the_custom_resource_made(
 
 
 def test_idp_maps_entra_email_claim(example_template: Template) -> None:
+    # The claim type a new SAML app's default claims give user.mail, copied from "Customize
+    # SAML token claims":
+    # MicrosoftDocs/entra-docs:docs/identity-platform/saml-claims-customization.md
     example_template.has_resource_properties(
         "AWS::Cognito::UserPoolIdentityProvider",
         {
@@ -197,24 +200,54 @@ def test_handler_environment_names_the_global_cloud(example_template: Template) 
     )
 
 
+# Each cloud's Graph and Entra sign-in roots, copied from Microsoft's "Microsoft Graph national
+# cloud deployments" (microsoftgraph/microsoft-graph-docs-contrib:concepts/deployments.md), and
+# its non-gallery application template, copied from Graph's instantiate page:
+# microsoftgraph/microsoft-graph-docs-contrib:api-reference/v1.0/api/applicationtemplate-instantiate.md  # noqa: E501
 @pytest.mark.parametrize(
-    ("cloud", "graph", "template_id"),
+    ("cloud", "graph", "login", "template_id"),
     [
-        ("usgov", "https://graph.microsoft.us", "4602d0b4-76bb-404b-bca9-2652e1a39c6d"),
+        (
+            "global",
+            "https://graph.microsoft.com",
+            "https://login.microsoftonline.com",
+            "8adf8e6e-67b2-4cf2-a259-e3dc5476c621",
+        ),
+        (
+            "usgov",
+            "https://graph.microsoft.us",
+            "https://login.microsoftonline.us",
+            "4602d0b4-76bb-404b-bca9-2652e1a39c6d",
+        ),
+        (
+            "usgov-dod",
+            "https://dod-graph.microsoft.us",
+            "https://login.microsoftonline.us",
+            "4602d0b4-76bb-404b-bca9-2652e1a39c6d",
+        ),
         (
             "china",
             "https://microsoftgraph.chinacloudapi.cn",
+            "https://login.chinacloudapi.cn",
             "5a532e38-1581-4918-9658-008dc27c1d68",
         ),
     ],
 )
-def test_national_clouds_get_their_own_endpoints(cloud: str, graph: str, template_id: str) -> None:
+def test_each_cloud_gets_its_documented_endpoints_and_template(
+    cloud: str, graph: str, login: str, template_id: str
+) -> None:
     template_of(entra_config(cloud=cloud)).has_resource_properties(
         "AWS::Lambda::Function",
         {
             "Environment": {
                 "Variables": Match.object_like(
-                    {"ENTRA_GRAPH_ENDPOINT": graph, "ENTRA_NON_GALLERY_TEMPLATE_ID": template_id}
+                    {
+                        "ENTRA_GRAPH_ENDPOINT": graph,
+                        "ENTRA_LOGIN_AUTHORITY": login,
+                        "ENTRA_NON_GALLERY_TEMPLATE_ID": template_id,
+                        # the handler uploads its own signing certificate outside "global"
+                        "ENTRA_CLOUD": cloud,
+                    }
                 )
             }
         },

@@ -253,10 +253,14 @@ def test_no_custom_resource_takes_a_dynamic_secret_reference(name: str) -> None:
 
 
 def test_handler_environment_holds_endpoints_and_tuning_only() -> None:
-    # Anyone allowed lambda:GetFunctionConfiguration reads these: URLs, ids and numbers only.
+    # Anyone allowed lambda:GetFunctionConfiguration reads these: URLs, ids, numbers and the
+    # cloud's name only.
     functions = resources(template("example"), "AWS::Lambda::Function")
     handlers = [f for f in functions.values() if handler_kind(f) == "handler"]
-    plain = re.compile(r"https://[\w.-]+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|\d+(\.\d+)?")
+    plain = re.compile(
+        r"https://[\w.-]+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|\d+(\.\d+)?"
+        r"|global|usgov|usgov-dod|china"
+    )
 
     assert len(handlers) == 2  # onEvent and isComplete
     for function in handlers:

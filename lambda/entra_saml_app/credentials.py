@@ -121,6 +121,12 @@ _STS_NAMESPACE = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 # published keys, or a signature that does not verify.
 _TIME_CODES = ("AADSTS700024",)
 _SIGNATURE_CODES = ("AADSTS7000272", "AADSTS700027:")
+# A federated credential not propagated yet (the colon keeps AADSTS700211.. out).
+_PROPAGATION_CODES = ("AADSTS70021:",)
+PROPAGATION_DOC = (
+    "https://learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations"
+    "#time-for-federated-credential-changes-to-propagate"
+)
 
 # Fetches a token for one audience: (audience) -> JWT.
 TokenSource = Callable[[str], str]
@@ -153,6 +159,15 @@ class WebIdentityAssertion:
     def advice(self, client_id: str, entra_message: str = "") -> str:
         issuer = self.issuer or "<the account's issuer URL>"
         subject = self.subject or "<the handler role ARN>"
+        if any(code in entra_message for code in _PROPAGATION_CODES):
+            return (
+                f"Entra does not know a federated credential with issuer {issuer}, subject "
+                f"{subject} and audience {self.audience} on app registration {client_id} yet. "
+                "A new federated credential takes several minutes to propagate "
+                f"({PROPAGATION_DOC}): if `mobile-sso bootstrap-entra` has just added it, "
+                "wait a few minutes and retry the deployment; otherwise add it "
+                "(Certificates & secrets > Federated credentials)."
+            )
         if any(code in entra_message for code in _TIME_CODES):
             return (
                 "Entra found the AWS web identity token outside its validity window (it lives "

@@ -56,6 +56,17 @@ class GraphError(Exception):
         return self.status in (400, 409) and "identifierUris" in self.message
 
     @property
+    def federated_credential_propagating(self) -> bool:
+        """Entra's answer while a new federated identity credential propagates (the colon
+        keeps AADSTS700211 and its siblings out)."""
+        return self.code == "TokenRequestFailed" and "AADSTS70021:" in self.message
+
+    @property
+    def reference_not_replicated(self) -> bool:
+        """appRoleAssignedTo's 400 while a principal it names has not replicated yet."""
+        return self.status == 400 and "Not a valid reference update" in self.message
+
+    @property
     def already_exists(self) -> bool:
         return self.status in (400, 409) and "already exists" in self.message
 

@@ -7,14 +7,17 @@ and the Delete/RetainOnDelete paths never pay its multi-second import.
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import urlparse
 from uuid import UUID
 
+from entra_saml_app.certificates import UploadedCertificate
 from entra_saml_app.credentials import Credentials
 from entra_saml_app.errors import GraphError, redact
 from entra_saml_app.service import (
@@ -54,6 +57,14 @@ SERVICE_PRINCIPAL_FIELDS = [
     "samlSingleSignOnSettings",
 ]  # fmt: skip
 PAGE_SIZE = 999
+# What a keyCredential or passwordCredential read back is sent again as (no key, no secret).
+KEY_CREDENTIAL_FIELDS = (
+    "customKeyIdentifier", "displayName", "endDateTime", "keyId", "startDateTime", "type", "usage",
+)  # fmt: skip
+PASSWORD_CREDENTIAL_FIELDS = (
+    "customKeyIdentifier", "displayName", "endDateTime", "keyId", "startDateTime",
+)  # fmt: skip
+SHA1_BYTES = 20
 
 
 class _Paged(Protocol):
@@ -280,6 +291,46 @@ class MsGraph:
             raise GraphError(502, "IncompleteResponse", "no thumbprint returned", call=call)
         return SigningKey(thumbprint.upper(), ends)
 
+    async def upload_signing_certificate(
+        self, service_principal_id: str, certificate: UploadedCertificate
+    ) -> SigningKey:
+        """The documented servicePrincipal update that adds a custom signing key: the PFX as a
+        Sign key, the certificate as a Verify key, the PFX password as a passwordCredential
+        with the Sign key's keyId. keyCredentials and passwordCredentials are replaced
+        whole, so the credentials already there are sent back by keyId (without `key`, as
+        the azuread provider sends them), and a re-send after a lost answer adds nothing twice.
+        """
+        from msgraph.generated.service_principals.item.service_principal_item_request_builder import (  # noqa: E501, PLC0415
+            ServicePrincipalItemRequestBuilder,
+        )
+
+        query = (
+            ServicePrincipalItemRequestBuilder.ServicePrincipalItemRequestBuilderGetQueryParameters(
+                select=["keyCredentials", "passwordCredentials"]
+            )
+        )
+        builder = self._client.service_principals.by_service_principal_id(service_principal_id)
+        read = builder.to_get_request_information(_configured(query))
+        current = await self._json("GET /servicePrincipals/{id}", read) or {}
+        ours = {certificate.sign_key_id, certificate.verify_key_id}
+        keys = [
+            {name: c.get(name) for name in KEY_CREDENTIAL_FIELDS}
+            for c in current.get("keyCredentials") or []
+            if c.get("keyId") not in ours
+        ]
+        passwords = [
+            {name: c.get(name) for name in PASSWORD_CREDENTIAL_FIELDS}
+            for c in current.get("passwordCredentials") or []
+            if c.get("keyId") not in ours
+        ]
+        body = {
+            "keyCredentials": [*keys, *_uploaded_keys(certificate)],
+            "passwordCredentials": [*passwords, _uploaded_password(certificate)],
+        }
+        request = _json_request("PATCH", builder, body)
+        await self._json("PATCH /servicePrincipals/{id}", request)
+        return SigningKey(certificate.thumbprint, certificate.end)
+
     # -- assignments -----------------------------------------------------------------------
 
     async def list_assignments(self, service_principal_id: str) -> list[AssignmentState]:
@@ -458,15 +509,7 @@ def _application(app: dict[str, Any]) -> ApplicationState:
 
 
 def _service_principal(sp: dict[str, Any]) -> ServicePrincipalState:
-    keys: dict[str, SigningKey] = {}
-    for credential in sp.get("keyCredentials") or []:
-        identifier, end = (
-            credential.get("customKeyIdentifier"),
-            _datetime(credential.get("endDateTime")),
-        )
-        if identifier and end:
-            thumbprint = base64.b64decode(identifier).hex().upper()
-            keys[thumbprint] = SigningKey(thumbprint, end)
+    keys = {key.thumbprint: key for key in _signing_keys(sp.get("keyCredentials") or [])}
     roles = tuple(
         AppRole(
             role_id=str(role["id"]),
@@ -490,6 +533,89 @@ def _service_principal(sp: dict[str, Any]) -> ServicePrincipalState:
         app_roles=roles,
         relay_state=saml.get("relayState"),
     )
+
+
+def _uploaded_keys(certificate: UploadedCertificate) -> list[dict[str, Any]]:
+    common = {
+        "customKeyIdentifier": certificate.custom_key_identifier,
+        "displayName": certificate.display_name,
+        "endDateTime": _graph_time(certificate.end),
+        "startDateTime": _graph_time(certificate.start),
+    }
+    return [
+        {
+            **common,
+            "keyId": certificate.sign_key_id,
+            "type": "X509CertAndPassword",
+            "usage": "Sign",
+            "key": base64.b64encode(certificate.pfx).decode("ascii"),
+        },
+        {
+            **common,
+            "keyId": certificate.verify_key_id,
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "key": base64.b64encode(certificate.certificate_der).decode("ascii"),
+        },
+    ]
+
+
+def _uploaded_password(certificate: UploadedCertificate) -> dict[str, Any]:
+    return {
+        "customKeyIdentifier": certificate.custom_key_identifier,
+        "keyId": certificate.sign_key_id,
+        "endDateTime": _graph_time(certificate.end),
+        "startDateTime": _graph_time(certificate.start),
+        "secretText": certificate.password,
+    }
+
+
+def _graph_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _signing_keys(credentials: list[dict[str, Any]]) -> list[SigningKey]:
+    """The signing certificates among keyCredentials, each named by its thumbprint.
+
+    The thumbprint is the SHA-1 of the Verify key's certificate (`key`), as the azuread
+    provider derives it: Graph returns `key` only on a single object's
+    `$select=keyCredentials`, and an uploaded certificate's customKeyIdentifier is
+    free-form. Without `key`, a customKeyIdentifier that decodes to 20 bytes is taken for
+    the thumbprint (addTokenSigningCertificate sets it so); any other key is left out.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for credential in credentials:
+        groups.setdefault(str(credential.get("customKeyIdentifier") or ""), []).append(credential)
+    found: list[SigningKey] = []
+    for identifier, group in groups.items():
+        end = min(filter(None, (_datetime(c.get("endDateTime")) for c in group)), default=None)
+        certificates = [
+            _certificate_thumbprint(c.get("key"))
+            for c in group
+            if c.get("usage") == "Verify" and c.get("key")
+        ]
+        thumbprint = next(filter(None, certificates), None) or _thumbprint_identifier(identifier)
+        if thumbprint and end:
+            found.append(SigningKey(thumbprint, end))
+    return found
+
+
+def _certificate_thumbprint(key: object) -> str | None:
+    try:
+        der = base64.b64decode(str(key), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not der.startswith(b"\x30"):  # a DER SEQUENCE, not some other blob
+        return None
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+
+
+def _thumbprint_identifier(identifier: str) -> str | None:
+    try:
+        raw = base64.b64decode(identifier, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex().upper() if len(raw) == SHA1_BYTES else None
 
 
 def _application_body(patch: ApplicationPatch) -> dict[str, Any]:

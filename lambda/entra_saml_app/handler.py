@@ -37,6 +37,11 @@ Environment, read at every invocation:
 - `ENTRA_REPLICATION_SECONDS`: for how long after its creation an object's 404 or 400 is
   taken for replication lag and retried (default 300).
 - `ENTRA_HTTP_TIMEOUT_SECONDS`: per HTTP request (default 30).
+- `ENTRA_CLOUD`: global (default), usgov, usgov-dod or china. Outside the global service,
+  where Graph has no addTokenSigningCertificate, the handler makes the SAML signing
+  certificate itself and uploads it (certificates.py).
+- `ENTRA_FEDERATION_PROPAGATION_SECONDS`: for how long a token request refused with
+  AADSTS70021 (a new federated credential not propagated yet) is retried (default 300).
 - `REQUESTS_CA_BUNDLE` or `SSL_CERT_FILE`: trust roots for HTTPS, when not the public ones.
 - `AWS_REGION` (set by Lambda): with federated credentials, STS is asked in this region;
   `AWS_ENDPOINT_URL_STS` overrides the endpoint (a VPC endpoint, an emulator).
@@ -264,6 +269,7 @@ def _retrier(settings: Settings, deadline: float) -> Retrier:
         deadline=deadline,
         base_seconds=settings.retry_base_seconds,
         max_seconds=settings.retry_max_seconds,
+        propagation_seconds=settings.federation_propagation_seconds,
     )
 
 
@@ -276,6 +282,7 @@ def _service(graph: GraphPort, runtime: Runtime, deadline: float) -> SamlAppServ
         template_id=settings.template_id,
         login_authority=settings.login_authority,
         replication_seconds=settings.replication_seconds,
+        upload_certificates=settings.uploads_signing_certificates,
     )
 
 

@@ -28,6 +28,9 @@ class Retrier:
     max_seconds: float = 30.0
     clock: Clock = time.monotonic
     sleep: Sleep = asyncio.sleep
+    # How long a token request refused with AADSTS70021 is retried: Entra documents that a
+    # new federated credential can fail so for several minutes and asks for retries.
+    propagation_seconds: float = 300.0
 
     async def run(
         self,
@@ -85,6 +88,7 @@ class Retrier:
             # so the object is seen within ~10% of the moment it replicated (a doubling
             # backoff could overshoot by almost half of it).
             return min(self.max_seconds, max(self.base_seconds, 0.1 * waited))
-        if error.transient or (also_retry is not None and also_retry(error)):
+        propagating = error.federated_credential_propagating and waited < self.propagation_seconds
+        if error.transient or propagating or (also_retry is not None and also_retry(error)):
             return min(self.max_seconds, self.base_seconds * 2.0**attempt)
         return None

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol, TypedDict, TypeVar
 
+from entra_saml_app.certificates import UploadedCertificate, self_signed, starting_now
 from entra_saml_app.errors import (
     ASSIGNMENT_PERMISSION,
     GraphError,
@@ -52,6 +53,17 @@ DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 USER_ROLE_NAME = "User"
 CERTIFICATE_SUBJECT = "CN=Microsoft Azure Federated SSO Certificate"
 RENEW_BEFORE = timedelta(days=30)
+# A new signing key is relied on once this many reads in a row have returned it: the azuread
+# provider's wait after addTokenSigningCertificate (ContinuousTargetOccurence: 5), in
+# hashicorp/terraform-provider-azuread:internal/services/serviceprincipals/service_principal_token_signing_certificate_resource.go  # noqa: E501
+KEY_READS_IN_A_ROW = 5
+# instantiate has been reported to answer 404 for a moment (docs/FIDELITY.md: unverified);
+# retried this often, so that a wrong template id still fails within seconds.
+INSTANTIATE_404_ATTEMPTS = 4
+# appRoleAssignedTo answers 400 "Not a valid reference update" while a principal it names
+# replicates; the azuread provider retries it (hashicorp/terraform-provider-azuread:
+# internal/services/approleassignments/app_role_assignment_resource.go). Bounded so:
+REFERENCE_REPLICATION_SECONDS = 120.0
 
 FIND = Step("find the applications this resource owns")
 INSTANTIATE = Step("find or instantiate the SAML application")
@@ -65,6 +77,8 @@ CONFIGURE_GROUP_CLAIMS = Step("set the groups claim (groupMembershipClaims)")
 FIND_DELETED = Step("list deleted applications holding the identifier URI")
 PURGE = Step("permanently delete our deleted application")
 ADD_CERTIFICATE = Step("add a token signing certificate")
+UPLOAD_CERTIFICATE = Step("upload a token signing certificate (keyCredentials)")
+READ_BACK_CERTIFICATE = Step("read the new token signing certificate back")
 ACTIVATE_CERTIFICATE = Step("activate the token signing certificate")
 LIST_ASSIGNMENTS = Step("list user and group assignments", ASSIGNMENT_PERMISSION)
 ASSIGN = Step("assign a user or group", ASSIGNMENT_PERMISSION)
@@ -188,6 +202,10 @@ class GraphPort(Protocol):
         self, service_principal_id: str, display_name: str, end: datetime
     ) -> SigningKey: ...
 
+    async def upload_signing_certificate(
+        self, service_principal_id: str, certificate: UploadedCertificate
+    ) -> SigningKey: ...
+
     async def list_assignments(self, service_principal_id: str) -> list[AssignmentState]: ...
 
     async def assign(
@@ -245,6 +263,8 @@ class SamlAppService:
     replication_seconds: float = 300.0
     now: Callable[[], datetime] = field(default=_utcnow)
     clock: Callable[[], float] = field(default=time.monotonic)
+    # In a cloud without addTokenSigningCertificate: make the certificate here and upload it.
+    upload_certificates: bool = False
 
     # -- CloudFormation operations -------------------------------------------------------
 
@@ -318,6 +338,8 @@ class SamlAppService:
         try:
             app = await self.graph.get_application(physical_id)
             sp = await self.graph.find_service_principal(app.app_id)
+            if sp is not None:  # by id: a list leaves out the certificates (keyCredentials.key)
+                sp = await self.graph.get_service_principal(sp.object_id)
         except GraphError as error:
             if error.status in (401, 403):
                 raise StepFailed(READ_APP, error) from error
@@ -349,7 +371,14 @@ class SamlAppService:
                 made.object_id, made.app_id, made.service_principal_id, fresh_until, made
             )
 
-        return await self.retrier.run(INSTANTIATE, attempt)
+        not_found = 0
+
+        def instantiate_404(error: GraphError) -> bool:
+            nonlocal not_found  # a lasting 404 is a wrong template id: fail, naming it
+            not_found += error.not_found
+            return error.not_found and not_found < INSTANTIATE_404_ATTEMPTS
+
+        return await self.retrier.run(INSTANTIATE, attempt, also_retry=instantiate_404)
 
     async def _owned(self, owner: Owner) -> list[ApplicationState]:
         """Applications carrying our tag or our pending name: tagged first, oldest first."""
@@ -439,7 +468,9 @@ class SamlAppService:
                     f"no service principal has appId {target.app_id}",
                     call="GET /servicePrincipals?$filter=appId eq ...",
                 )
-            return sp
+            # By id: a list leaves out the certificates (keyCredentials.key), and an
+            # uploaded certificate is known by its certificate only.
+            return await self.graph.get_service_principal(sp.object_id)
 
         sp = await self.retrier.run(READ_SP, by_app_id, fresh_until=target.fresh_until)
         target.service_principal_id = sp.object_id
@@ -555,7 +586,10 @@ class SamlAppService:
                 warn("certificate expires soon", thumbprint=active.thumbprint, expires=active.end)
             return active
         # A key added by a run that stopped before activating it is reused, not doubled.
-        key = _newest_usable_key(sp, now) or await self._add_certificate(target, sp, props, now)
+        key = _newest_usable_key(sp, now)
+        if key is None:
+            key = await self._add_certificate(target, sp, props, now)
+            await self._read_back(target, sp.object_id, key)
         patch: ServicePrincipalPatch = {"preferred_token_signing_key_thumbprint": key.thumbprint}
         update = self.graph.update_service_principal
         await self._step(ACTIVATE_CERTIFICATE, target, update, sp.object_id, patch)
@@ -576,13 +610,47 @@ class SamlAppService:
                 if landed is not None:
                     return landed
             sent = True
+            if uploaded is not None:
+                return await self.graph.upload_signing_certificate(sp.object_id, uploaded)
             return await self.graph.add_token_signing_certificate(
                 sp.object_id, CERTIFICATE_SUBJECT, end
             )
 
-        key = await self.retrier.run(ADD_CERTIFICATE, add, fresh_until=target.fresh_until)
+        step = ADD_CERTIFICATE
+        uploaded: UploadedCertificate | None = None
+        if self.upload_certificates:
+            step = UPLOAD_CERTIFICATE
+            uploaded = self_signed(CERTIFICATE_SUBJECT, starting_now(now), end)
+        key = await self.retrier.run(step, add, fresh_until=target.fresh_until)
         log("certificate added", thumbprint=key.thumbprint, expires=key.end)
         return key
+
+    async def _read_back(self, target: _Target, sp_id: str, key: SigningKey) -> None:
+        """Wait until KEY_READS_IN_A_ROW reads in a row return the new key: a replica that
+        has not seen it yet would refuse its activation."""
+        retrier, in_a_row = self.retrier, 0
+        started = retrier.clock()
+        while True:
+            sp = await self._step(
+                READ_BACK_CERTIFICATE, target, self.graph.get_service_principal, sp_id
+            )
+            seen = any(k.thumbprint == key.thumbprint for k in sp.signing_keys)
+            in_a_row = in_a_row + 1 if seen else 0
+            if in_a_row >= KEY_READS_IN_A_ROW:
+                return
+            if retrier.clock() + retrier.base_seconds > retrier.deadline:
+                raise StepFailed(
+                    READ_BACK_CERTIFICATE,
+                    GraphError(
+                        404,
+                        "KeyNotReplicated",
+                        f"certificate {key.thumbprint} was returned by only {in_a_row} of the "
+                        f"last reads in a row, short of {KEY_READS_IN_A_ROW}",
+                        call="GET /servicePrincipals/{id}",
+                    ),
+                    gave_up_after=retrier.clock() - started,
+                )
+            await retrier.sleep(retrier.base_seconds)
 
     async def _sync_assignments(
         self,
@@ -611,6 +679,8 @@ class SamlAppService:
                 log("unassign", principal_id=assignment.principal_id)
 
     async def _assign(self, target: _Target, sp_id: str, principal_id: str, role_id: str) -> None:
+        until = self.clock() + REFERENCE_REPLICATION_SECONDS
+
         async def assign() -> None:
             try:
                 await self.graph.assign(sp_id, principal_id, role_id)
@@ -618,7 +688,12 @@ class SamlAppService:
                 if not error.already_exists:  # a lagging list hid an earlier assignment
                     raise
 
-        await self.retrier.run(ASSIGN, assign, fresh_until=target.fresh_until)
+        def replicating(error: GraphError) -> bool:
+            return error.reference_not_replicated and self.clock() < until
+
+        await self.retrier.run(
+            ASSIGN, assign, fresh_until=target.fresh_until, also_retry=replicating
+        )
         log("assign", principal_id=principal_id)
 
     # -- helpers ---------------------------------------------------------------------------

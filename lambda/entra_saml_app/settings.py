@@ -17,6 +17,10 @@ NATIONAL_GRAPH_HOSTS = frozenset(
     {"graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
 )
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+CLOUDS = ("global", "usgov", "usgov-dod", "china")
+# addTokenSigningCertificate's national-cloud table lists the global service only:
+# microsoftgraph/microsoft-graph-docs-contrib:api-reference/v1.0/api/serviceprincipal-addtokensigningcertificate.md  # noqa: E501
+ADD_TOKEN_SIGNING_CERTIFICATE_CLOUDS = frozenset({"global"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,10 @@ class Settings:
     replication_seconds: float = 300.0
     http_timeout_seconds: float = 30.0
     ca_bundle: str | None = None
+    cloud: str = "global"
+    # A new federated identity credential can fail with AADSTS70021 for "several minutes"
+    # (MicrosoftDocs/entra-docs:docs/workload-id/workload-identity-federation-considerations.md).
+    federation_propagation_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,7 +59,19 @@ class Settings:
                 env, "ENTRA_HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds
             ),
             ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None,
+            cloud=_cloud(env),
+            federation_propagation_seconds=_seconds(
+                env,
+                "ENTRA_FEDERATION_PROPAGATION_SECONDS",
+                defaults.federation_propagation_seconds,
+            ),
         )
+
+    @property
+    def uploads_signing_certificates(self) -> bool:
+        """Whether the handler makes the signing certificate itself (no
+        addTokenSigningCertificate in this cloud) and uploads it."""
+        return self.cloud not in ADD_TOKEN_SIGNING_CERTIFICATE_CLOUDS
 
     @property
     def graph_scope(self) -> str:
@@ -76,6 +96,15 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     plain_http_ok = parsed.scheme == "http" and parsed.hostname in _LOOPBACK
     if not parsed.hostname or (parsed.scheme != "https" and not plain_http_ok):
         raise ProvisioningError(f"Environment {name}={value!r} must be an https:// URL.")
+    return value
+
+
+def _cloud(env: Mapping[str, str]) -> str:
+    value = env.get("ENTRA_CLOUD") or "global"
+    if value not in CLOUDS:
+        raise ProvisioningError(
+            f"Environment ENTRA_CLOUD={value!r} must be one of {', '.join(CLOUDS)}."
+        )
     return value
 
 

@@ -212,3 +212,38 @@ def test_bundle_imports_nothing_from_the_test_environment(bundle: Path) -> None:
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "[]", "modules came from outside the bundle"
+
+
+@pytest.fixture
+def bundled_usgov(bundle: Path, tmp_path: Path) -> Iterator[tuple[BundledLambda, EntraEmulator]]:
+    """The bundle as the construct deploys it for the US Government cloud."""
+    runtime_dir = tmp_path / "runtime"
+    (runtime_dir / "boto3").mkdir(parents=True)
+    (runtime_dir / "boto3" / "__init__.py").write_text(BOTO3_STAND_IN)
+    with EntraEmulator(cloud="usgov") as emulator:
+        env = {
+            **lambda_environment(emulator),
+            "ENTRA_CLOUD": "usgov",
+            "ENTRA_NON_GALLERY_TEMPLATE_ID": emulator.template_id,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        running = BundledLambda(bundle, runtime_dir, env)
+        try:
+            yield running, emulator
+        finally:
+            running.close()
+
+
+def test_bundle_uploads_its_own_signing_certificate_in_a_national_cloud(
+    bundled_usgov: tuple[BundledLambda, EntraEmulator],
+) -> None:
+    # cryptography's PKCS#12 writer must survive the pruning.
+    lam, emulator = bundled_usgov
+    user_id = emulator.add_user("Bundle User")
+
+    started = lam.call("on_event", event("Create", emulator, user_id))
+
+    (sp,) = emulator.service_principals()
+    (certificate,) = emulator.signing_certificates(sp["id"])
+    assert certificate.active
+    assert certificate.thumbprint == started["Data"]["SigningCertificateThumbprint"]

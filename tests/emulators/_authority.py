@@ -151,6 +151,10 @@ class Authority:
         self.deployer_object_id = str(uuid.uuid4())
         self._lock = threading.Lock()
         self._client_certificates: dict[str, x509.Certificate] = {}
+        # A new federated credential answers AADSTS70021 for this long (0: at once usable);
+        # a credential's age counts from when it was added, or first seen by a token request.
+        self.federation_propagation_seconds = 0.0
+        self.federated_born: dict[str, float] = {}
         now = dt.datetime.now(dt.UTC)
         # One key signs access tokens and is also the tenant's default SAML signing key.
         tenant_cert = make_self_signed_rsa(
@@ -482,7 +486,35 @@ class Authority:
                 f"No matching federated identity record found for presented assertion audience "
                 f"'{','.join(presented)}'. {hint}",
             )
+        self._check_propagated(records, issuer, subject, presented)
         self._verify_federated_signature(assertion, issuer, presented)
+
+    def _check_propagated(
+        self, records: list[dict[str, Any]], issuer: str, subject: str, audiences: list[str]
+    ) -> None:
+        """Entra: "It takes time for the federated identity credential to be propagated ...
+        an authorization request might fail with error message: AADSTS70021: No matching
+        federated identity record found for presented assertion." (MicrosoftDocs/entra-docs:
+        docs/workload-id/workload-identity-federation-considerations.md). The answer's shape
+        (400 invalid_request, the assertion's issuer, subject and audience) is a real one
+        quoted in Azure/azure-workload-identity#616."""
+        if self.federation_propagation_seconds <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            born = [self.federated_born.setdefault(str(r.get("id")), now) for r in records]
+        if any(now - moment >= self.federation_propagation_seconds for moment in born):
+            return
+        raise TokenError(
+            400,
+            "invalid_request",
+            70021,
+            "No matching federated identity record found for presented assertion. "
+            f"Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. "
+            f"Assertion Audience: '{','.join(audiences)}'. "
+            "https://docs.microsoft.com/en-us/azure/active-directory/develop/"
+            "workload-identity-federation",
+        )
 
     @staticmethod
     def _verify_federated_signature(assertion: str, issuer: str, audiences: list[str]) -> None:

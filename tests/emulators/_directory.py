@@ -102,6 +102,8 @@ class SigningCertificate:
     sign_key_id: str
     start: dt.datetime
     end: dt.datetime
+    # An uploaded certificate's customKeyIdentifier is whatever the uploader chose.
+    uploaded_identifier: str | None = None
 
     @property
     def thumbprint(self) -> str:
@@ -109,6 +111,8 @@ class SigningCertificate:
 
     @property
     def custom_key_identifier(self) -> str:
+        if self.uploaded_identifier is not None:
+            return self.uploaded_identifier
         return base64.b64encode(bytes.fromhex(self.thumbprint)).decode("ascii")
 
 

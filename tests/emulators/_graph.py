@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from msgraph.generated.application_templates.item.instantiate.instantiate_post_request_body import (
     InstantiatePostRequestBody,
 )
@@ -51,9 +53,20 @@ from ._odata import (
     not_found,
     parse_body,
 )
-from ._pki import der_base64, make_self_signed_rsa, parse_subject, sha1_thumbprint
+from ._pki import Issued, der_base64, make_self_signed_rsa, parse_subject, sha1_thumbprint
 
 CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#"
+# The non-gallery application template per cloud, copied from Graph's instantiate page:
+# microsoftgraph/microsoft-graph-docs-contrib:api-reference/v1.0/api/applicationtemplate-instantiate.md  # noqa: E501
+NON_GALLERY_TEMPLATE_IDS = {
+    "global": CUSTOM_APP_TEMPLATE_ID,
+    "usgov": "4602d0b4-76bb-404b-bca9-2652e1a39c6d",
+    "usgov-dod": "4602d0b4-76bb-404b-bca9-2652e1a39c6d",
+    "china": "5a532e38-1581-4918-9658-008dc27c1d68",
+}
+# addTokenSigningCertificate's national-cloud table: the global service only
+# microsoftgraph/microsoft-graph-docs-contrib:api-reference/v1.0/api/serviceprincipal-addtokensigningcertificate.md  # noqa: E501
+ADD_TOKEN_SIGNING_CERTIFICATE_CLOUDS = frozenset({"global"})
 IDENTIFIER_URI_CONFLICT = (
     "Another object with the same value for property identifierUris already exists."
 )
@@ -144,6 +157,7 @@ CONSENT_ADMIN_ROLES = frozenset(
 )
 
 Result = tuple[int, Any]
+RSA_KEY = rsa.RSAPrivateKey
 
 
 def invalid_value(prop: str, resource: str) -> GraphError:
@@ -290,6 +304,11 @@ class GraphApi:
         self.directory = directory
         self.authenticate = authenticate
         self.claims: dict[str, Any] = {}  # of the request being routed (under the lock)
+        self.cloud = "global"
+        # Replica lag of new signing keys: for each request to the service principal after a
+        # key is added, whether it sees the key ("y") or not ("n"); then always "y".
+        self.key_visibility = ""
+        self._lagging_keys: dict[str, tuple[set[str], list[str]]] = {}
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -560,7 +579,7 @@ class GraphApi:
     # -- applicationTemplates ----------------------------------------------------------------
 
     def instantiate(self, template_id: str, raw: bytes) -> Result:
-        if template_id.lower() != CUSTOM_APP_TEMPLATE_ID:
+        if template_id.lower() != NON_GALLERY_TEMPLATE_IDS[self.cloud]:
             raise not_found(template_id)
         parse_body(raw, InstantiatePostRequestBody, None)
         body = body_keys(raw)
@@ -725,9 +744,13 @@ class GraphApi:
     def service_principal_item(self, method: str, object_id: str, request: HttpRequest) -> Result:
         self._allow(method, "GET", "PATCH", "DELETE")
         record = self._service_principal(object_id)
+        hidden = self._hidden_keys(object_id)
         if method == "GET":
+            # Graph returns keyCredentials' `key` only when $select names keyCredentials
+            # (keyCredential resource type); a Sign key's private part never.
+            selected = {n.strip() for n in str(request.query.get("$select", "")).split(",")}
             return 200, self._entity(
-                record.data,
+                _service_principal_view(record, hidden, with_keys="keyCredentials" in selected),
                 "servicePrincipals/$entity",
                 request,
                 "microsoft.graph.servicePrincipal",
@@ -741,17 +764,36 @@ class GraphApi:
                 )
             del self.directory.service_principals[object_id]
             return 204, None
-        return self._patch_service_principal(record, request.body)
+        return self._patch_service_principal(record, request.body, hidden)
 
-    def _patch_service_principal(self, record: ServicePrincipalRecord, raw: bytes) -> Result:
+    def _hidden_keys(self, object_id: str) -> set[str]:
+        """The keyIds this request to the service principal does not see (key lag)."""
+        lagging = self._lagging_keys.get(object_id)
+        if lagging is None:
+            return set()
+        key_ids, steps = lagging
+        seen = steps.pop(0) == "y" if steps else True
+        if not steps:
+            del self._lagging_keys[object_id]
+        return set() if seen else key_ids
+
+    def _keys_added(self, object_id: str, key_ids: set[str]) -> None:
+        if self.key_visibility:
+            self._lagging_keys[object_id] = (key_ids, list(self.key_visibility))
+
+    def _patch_service_principal(
+        self, record: ServicePrincipalRecord, raw: bytes, hidden: set[str] | None = None
+    ) -> Result:
         parse_body(raw, ServicePrincipal, "microsoft.graph.servicePrincipal")
         changes = body_keys(raw)
         for prop in changes:
             if prop in SERVICE_PRINCIPAL_READ_ONLY:
                 raise read_only(prop)
         before = record.published_der()
+        uploaded: list[SigningCertificate] = []
         if "passwordCredentials" in changes or "keyCredentials" in changes:
-            removed = _removed_certificates(record, changes)
+            uploaded = _uploaded_certificates(record, changes)
+            removed = _removed_certificates(record, changes, uploaded)
         else:
             removed = []
         mode = changes.get("preferredSingleSignOnMode", "saml")
@@ -759,8 +801,10 @@ class GraphApi:
             raise invalid_value("preferredSingleSignOnMode", "ServicePrincipal")
         activating = "preferredTokenSigningKeyThumbprint" in changes
         thumbprint = changes.get("preferredTokenSigningKeyThumbprint")
-        if activating and thumbprint is not None and record.certificate(thumbprint) is None:
-            raise invalid_value("preferredTokenSigningKeyThumbprint", "ServicePrincipal")
+        if activating and thumbprint is not None:
+            cert = record.certificate(thumbprint)
+            if cert is None or cert.verify_key_id in (hidden or set()):
+                raise invalid_value("preferredTokenSigningKeyThumbprint", "ServicePrincipal")
         if "displayName" in changes and not (changes["displayName"] or "").strip():
             raise invalid_value("displayName", "ServicePrincipal")
         if activating and thumbprint is not None:
@@ -774,6 +818,9 @@ class GraphApi:
                 c for c in record.data["passwordCredentials"] if c["keyId"] in kept
             ]
             record.certificates = [cert for cert in record.certificates if cert not in removed]
+        for cert in uploaded:
+            store_certificate(record, cert)
+            self._keys_added(record.data["id"], {cert.verify_key_id, cert.sign_key_id})
         changes.pop("keyCredentials", None)
         changes.pop("passwordCredentials", None)
         _deep_merge(record.data, changes)
@@ -783,6 +830,11 @@ class GraphApi:
         return 204, None
 
     def add_token_signing_certificate(self, object_id: str, raw: bytes) -> Result:
+        if self.cloud not in ADD_TOKEN_SIGNING_CERTIFICATE_CLOUDS:
+            # Not in this cloud's API: Graph's answer to a segment its $metadata lacks.
+            raise bad_request(
+                "Resource not found for the segment 'addTokenSigningCertificate'.", "BadRequest"
+            )
         record = self._service_principal(object_id)
         parse_body(raw, AddTokenSigningCertificatePostRequestBody, None)
         body = body_keys(raw)
@@ -810,7 +862,8 @@ class GraphApi:
             start=now,
             end=end,
         )
-        record.certificates.append(cert)
+        store_certificate(record, cert)
+        self._keys_added(object_id, {cert.verify_key_id, cert.sign_key_id})
         common = {
             "customKeyIdentifier": cert.custom_key_identifier,
             "displayName": display_name,
@@ -818,33 +871,6 @@ class GraphApi:
             "key": None,
             "startDateTime": graph_time(now),
         }
-        record.data["keyCredentials"].extend(
-            [
-                {
-                    **common,
-                    "keyId": cert.verify_key_id,
-                    "type": "AsymmetricX509Cert",
-                    "usage": "Verify",
-                },
-                {
-                    **common,
-                    "keyId": cert.sign_key_id,
-                    "type": "X509CertAndPassword",
-                    "usage": "Sign",
-                },
-            ]
-        )
-        record.data["passwordCredentials"].append(
-            {
-                "customKeyIdentifier": cert.custom_key_identifier,
-                "displayName": None,
-                "endDateTime": graph_time(end),
-                "hint": None,
-                "keyId": cert.sign_key_id,
-                "secretText": None,
-                "startDateTime": graph_time(now),
-            }
-        )
         record.metadata_changed(
             before, self.directory.metadata_lag_fetches, self.directory.metadata_lag_seconds
         )
@@ -1219,7 +1245,7 @@ def _key_ids(certificates: Iterable[SigningCertificate]) -> set[str]:
 
 
 def _removed_certificates(
-    record: ServicePrincipalRecord, changes: JsonDict
+    record: ServicePrincipalRecord, changes: JsonDict, uploaded: list[SigningCertificate]
 ) -> list[SigningCertificate]:
     """The signing certificates a PATCH of the credential collections leaves out.
 
@@ -1231,13 +1257,15 @@ def _removed_certificates(
     keys, passwords = changes.get("keyCredentials", []), changes.get("passwordCredentials", [])
     if not isinstance(keys, list) or not isinstance(passwords, list):
         raise invalid_value("keyCredentials", "ServicePrincipal")
-    key_ids = {str(k.get("keyId")) for k in keys if isinstance(k, dict)}
-    password_ids = {str(c.get("keyId")) for c in passwords if isinstance(c, dict)}
+    new_ids = _key_ids(uploaded)
+    key_ids = {str(k.get("keyId")) for k in keys if isinstance(k, dict)} - new_ids
+    password_ids = {str(c.get("keyId")) for c in passwords if isinstance(c, dict)} - new_ids
     if not password_ids <= {cert.sign_key_id for cert in record.certificates}:
         raise bad_request("New password credentials must be generated using service actions.")
     if not key_ids <= _key_ids(record.certificates):
         raise bad_request(
-            "The emulator does not model uploading keyCredentials; use addTokenSigningCertificate."
+            "The emulator models uploading keyCredentials only as a SAML signing certificate: "
+            "a Sign (X509CertAndPassword, PKCS#12) and a Verify (AsymmetricX509Cert) key."
         )
     if "keyCredentials" not in changes or "passwordCredentials" not in changes:
         raise bad_request(
@@ -1262,3 +1290,124 @@ def _removed_certificates(
             "The active signing certificate cannot be removed; activate another one first."
         )
     return removed
+
+
+# -- uploading signing certificates (PATCH keyCredentials + passwordCredentials) -------------
+
+INVALID_CERTIFICATE = "Invalid certificate: Key value is invalid certificate"
+
+
+def _uploaded_certificates(
+    record: ServicePrincipalRecord, changes: JsonDict
+) -> list[SigningCertificate]:
+    """The signing certificates a PATCH adds, as Microsoft documents the upload ("Configure a
+    custom signing key", MicrosoftDocs/entra-docs:docs/identity-platform/
+    reference-claims-customization.md): per certificate a Sign key (X509CertAndPassword, the
+    PKCS#12 file), a Verify key (AsymmetricX509Cert, the certificate) with the same
+    customKeyIdentifier, and a passwordCredential with the Sign key's keyId whose secretText
+    opens the PKCS#12 file. Anything else new is refused."""
+    keys, passwords = changes.get("keyCredentials", []), changes.get("passwordCredentials", [])
+    if not isinstance(keys, list) or not isinstance(passwords, list):
+        raise invalid_value("keyCredentials", "ServicePrincipal")
+    known = _key_ids(record.certificates)
+    fresh = [k for k in keys if isinstance(k, dict) and str(k.get("keyId")) not in known]
+    secrets_by_id = {
+        str(c.get("keyId")): c.get("secretText")
+        for c in passwords
+        if isinstance(c, dict) and str(c.get("keyId")) not in known
+    }
+    groups: dict[str, list[JsonDict]] = {}
+    for key in fresh:
+        if not is_guid(str(key.get("keyId"))):
+            raise invalid_value("keyId", "KeyCredential")
+        groups.setdefault(str(key.get("customKeyIdentifier")), []).append(key)
+    uploaded: list[SigningCertificate] = []
+    for identifier, group in groups.items():
+        by_usage = {str(k.get("usage")): k for k in group}
+        sign, verify = by_usage.get("Sign"), by_usage.get("Verify")
+        if len(group) != 2 or sign is None or verify is None:
+            raise bad_request(
+                "A signing certificate is uploaded as one Sign and one Verify keyCredential "
+                "with the same customKeyIdentifier."
+            )
+        if sign.get("type") != "X509CertAndPassword" or verify.get("type") != "AsymmetricX509Cert":
+            raise invalid_value("keyCredentials.type", "KeyCredential")
+        password = secrets_by_id.pop(str(sign["keyId"]), None)
+        if not isinstance(password, str) or not password:
+            raise bad_request(
+                "The Sign key's password must be a passwordCredential with the same keyId."
+            )
+        try:
+            der = base64.b64decode(str(verify.get("key") or ""), validate=True)
+            certificate = x509.load_der_x509_certificate(der)
+            private_key, pfx_cert, _ = pkcs12.load_key_and_certificates(
+                base64.b64decode(str(sign.get("key") or ""), validate=True), password.encode()
+            )
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise bad_request(INVALID_CERTIFICATE) from exc
+        if pfx_cert is None or pfx_cert != certificate or not isinstance(private_key, RSA_KEY):
+            raise bad_request(INVALID_CERTIFICATE)
+        uploaded.append(
+            SigningCertificate(
+                issued=Issued(certificate, private_key),
+                display_name=str(verify.get("displayName") or certificate.subject.rfc4514_string()),
+                verify_key_id=str(verify["keyId"]),
+                sign_key_id=str(sign["keyId"]),
+                start=certificate.not_valid_before_utc,
+                end=certificate.not_valid_after_utc,
+                uploaded_identifier=identifier,
+            )
+        )
+    if secrets_by_id:
+        raise bad_request("New password credentials must be generated using service actions.")
+    return uploaded
+
+
+def store_certificate(record: ServicePrincipalRecord, cert: SigningCertificate) -> None:
+    """A signing certificate as Graph lists it: Verify and Sign keyCredentials and the
+    password of the Sign key (keyCredentials' `key` is filled in only by a selecting GET)."""
+    record.certificates.append(cert)
+    common = {
+        "customKeyIdentifier": cert.custom_key_identifier,
+        "displayName": cert.display_name,
+        "endDateTime": graph_time(cert.end),
+        "key": None,
+        "startDateTime": graph_time(cert.start),
+    }
+    record.data["keyCredentials"].extend(
+        [
+            {**common, "keyId": cert.verify_key_id, "type": "AsymmetricX509Cert"}
+            | {"usage": "Verify"},
+            {**common, "keyId": cert.sign_key_id, "type": "X509CertAndPassword"}
+            | {"usage": "Sign"},
+        ]
+    )
+    record.data["passwordCredentials"].append(
+        {
+            "customKeyIdentifier": cert.custom_key_identifier,
+            "displayName": None,
+            "endDateTime": graph_time(cert.end),
+            "hint": None,
+            "keyId": cert.sign_key_id,
+            "secretText": None,
+            "startDateTime": graph_time(cert.start),
+        }
+    )
+
+
+def _service_principal_view(
+    record: ServicePrincipalRecord, hidden: set[str], *, with_keys: bool
+) -> JsonDict:
+    """A service principal as one replica shows it: keys it has not seen left out, and the
+    Verify keys' certificates when selected."""
+    view = copy.deepcopy(record.data)
+    certificates = {cert.verify_key_id: cert for cert in record.certificates}
+    keys = [k for k in view.get("keyCredentials") or [] if k["keyId"] not in hidden]
+    for key in keys:
+        cert = certificates.get(key["keyId"])
+        key["key"] = der_base64(cert.issued.cert) if with_keys and cert is not None else None
+    view["keyCredentials"] = keys
+    view["passwordCredentials"] = [
+        c for c in view.get("passwordCredentials") or [] if c["keyId"] not in hidden
+    ]
+    return view

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import jwt
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ._authority import DEFAULT_ROLES, GRAPH_RESOURCE, TOKEN_LIFETIME, Authority
@@ -31,12 +32,13 @@ from ._directory import (
     Directory,
     JsonDict,
     Principal,
+    SigningCertificate,
     graph_time,
     new_id,
 )
-from ._graph import GraphApi
+from ._graph import NON_GALLERY_TEMPLATE_IDS, GraphApi, store_certificate
 from ._http import HttpRequest, HttpResponse, LocalServer, json_response
-from ._pki import make_ca, make_server_cert
+from ._pki import make_ca, make_self_signed_rsa, make_server_cert
 
 Server = Literal["graph", "authority"]
 # What an admin signed in with Azure CLI consents to for these calls, and the role ids of the
@@ -146,6 +148,7 @@ class EntraEmulator:
         tenant_id: str | None = None,
         domain: str = "contoso.onmicrosoft.com",
         roles: Sequence[str] = DEFAULT_ROLES,
+        cloud: str = "global",
     ) -> None:
         self.tenant_id = tenant_id or str(uuid.uuid4())
         self.client_id = str(uuid.uuid4())
@@ -161,6 +164,11 @@ class EntraEmulator:
             "federatedIdentityCredentials": [],
         }
         self._graph = GraphApi(self._directory, self._authority.validate_graph_token)
+        # The Microsoft cloud Graph behaves as: its non-gallery template, and no
+        # addTokenSigningCertificate outside the global service.
+        self.cloud = cloud
+        self._graph.cloud = cloud
+        self.template_id = NON_GALLERY_TEMPLATE_IDS[cloud]
         self.microsoft_graph_sp_id: str = self._directory.seed_microsoft_graph().data["id"]
         self._lock = self._directory.lock
         self._failures: list[_Failure] = []
@@ -265,6 +273,7 @@ class EntraEmulator:
         }
         with self._lock:
             self._directory.federated_identity_credentials(self.client_id).append(record)
+            self._authority.federated_born[record["id"]] = time.monotonic()
         return copy.deepcopy(record)
 
     def federated_credentials(self) -> list[JsonDict]:
@@ -462,6 +471,48 @@ class EntraEmulator:
                 )
             )
 
+    def lagging_keys(self, visibility: str) -> None:
+        """Replica lag of signing keys added from now on: the requests to the service
+        principal after a key is added see it or not in turn, "y" or "n" per request
+        (GETs leave it out, a PATCH activating it answers 400); then they all see it."""
+        if set(visibility) - {"y", "n"}:
+            raise ValueError("visibility is a string of 'y' and 'n'")
+        with self._lock:
+            self._graph.key_visibility = visibility
+
+    def federation_propagation(self, seconds: float) -> None:
+        """Token requests presenting a federated assertion answer AADSTS70021 until the
+        matching federated credential is `seconds` old (real time)."""
+        with self._lock:
+            self._authority.federation_propagation_seconds = seconds
+
+    def upload_signing_certificate(
+        self, sp_id: str, *, custom_key_identifier: str, activate: bool = False
+    ) -> str:
+        """A signing certificate an admin uploaded (Entra admin center > SAML certificates >
+        Import), with the free-form customKeyIdentifier the upload allows; its thumbprint."""
+        now = self.clock.now().replace(microsecond=0)
+        issued = make_self_signed_rsa(
+            x509.Name.from_rfc4514_string("CN=Imported by an admin"),
+            now - dt.timedelta(days=1),
+            now + dt.timedelta(days=365),
+        )
+        cert = SigningCertificate(
+            issued=issued,
+            display_name="CN=Imported by an admin",
+            verify_key_id=new_id(),
+            sign_key_id=new_id(),
+            start=now - dt.timedelta(days=1),
+            end=now + dt.timedelta(days=365),
+            uploaded_identifier=custom_key_identifier,
+        )
+        with self._lock:
+            record = self._directory.service_principals[sp_id]
+            store_certificate(record, cert)
+            if activate:
+                record.data["preferredTokenSigningKeyThumbprint"] = cert.thumbprint
+        return cert.thumbprint
+
     def slow_next(self, method: str, path_regex: str, seconds: float, times: int = 1) -> None:
         """Hold the next matching requests for `seconds` before carrying them out and answering
         (a client timeout then leaves an operation that still happened)."""
@@ -491,6 +542,8 @@ class EntraEmulator:
             self._directory.hidden_from_lists.clear()
             self._directory.metadata_lag_fetches = 0
             self._directory.metadata_lag_seconds = 0.0
+            self._graph.key_visibility = ""
+            self._authority.federation_propagation_seconds = 0.0
 
     # -- inspection --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from entra_saml_app.certificates import UploadedCertificate
 from entra_saml_app.errors import GraphError
 from entra_saml_app.service import (
     ApplicationPatch,
@@ -179,6 +180,15 @@ class FakeGraph:
         self._check("add_token_signing_certificate", write=True)
         serial = str(next(self._counter)).encode()
         key = SigningKey(hashlib.sha1(serial, usedforsecurity=False).hexdigest().upper(), end)
+        sp = self.sps[service_principal_id]
+        self.sps[service_principal_id] = replace(sp, signing_keys=(*sp.signing_keys, key))
+        return key
+
+    async def upload_signing_certificate(
+        self, service_principal_id: str, certificate: UploadedCertificate
+    ) -> SigningKey:
+        self._check("upload_signing_certificate", write=True)
+        key = SigningKey(certificate.thumbprint, certificate.end)
         sp = self.sps[service_principal_id]
         self.sps[service_principal_id] = replace(sp, signing_keys=(*sp.signing_keys, key))
         return key

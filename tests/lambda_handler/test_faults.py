@@ -386,3 +386,78 @@ def test_application_deleted_while_the_deployment_waits_is_never_reported_comple
     answer = handle_is_complete({**event, **response}, None, runtime)
 
     assert answer == {"IsComplete": False}
+
+
+# -- transient answers mature clients retry ---------------------------------------------------
+
+
+@pytest.fixture
+def no_freshness(monkeypatch: pytest.MonkeyPatch, tuned: None) -> None:
+    """No object counts as just made: a 404 or 400 is retried only where a source says so."""
+    monkeypatch.setenv("ENTRA_REPLICATION_SECONDS", "0")
+
+
+def test_transient_404_on_instantiate_is_retried(
+    emulator: EntraEmulator, provider: Provider, no_freshness: None
+) -> None:
+    emulator.fail_next("POST", r"/instantiate$", 404, "Request_ResourceNotFound", times=2)
+    event = provider.create_event()
+
+    provider.deploy(event)
+
+    assert statuses(emulator, "POST", "/instantiate") == [404, 404, 201]
+    assert_fully_configured(emulator, event, provider)
+
+
+def test_lasting_404_on_instantiate_fails_naming_the_call(
+    emulator: EntraEmulator, provider: Provider, no_freshness: None
+) -> None:
+    emulator.fail_next("POST", r"/instantiate$", 404, "Request_ResourceNotFound", times=10)
+
+    with pytest.raises(ProvisioningError, match=r"instantiate -> 404 Request_ResourceNotFound"):
+        provider.on_event(provider.create_event())
+
+    assert len(statuses(emulator, "POST", "/instantiate")) == 4  # INSTANTIATE_404_ATTEMPTS
+
+
+def test_not_a_valid_reference_update_on_an_assignment_is_retried(
+    emulator: EntraEmulator, provider: Provider, no_freshness: None
+) -> None:
+    # Graph's 400 while a principal the assignment names has not replicated yet.
+    emulator.fail_next(
+        "POST",
+        r"/appRoleAssignedTo$",
+        400,
+        "Request_BadRequest",
+        "Not a valid reference update.",
+        times=2,
+    )
+    event = provider.create_event()
+
+    provider.deploy(event)
+
+    assert statuses(emulator, "POST", "/appRoleAssignedTo")[:3] == [400, 400, 201]
+    assert_fully_configured(emulator, event, provider)
+
+
+def test_new_signing_key_is_activated_only_once_reads_in_a_row_return_it(
+    emulator: EntraEmulator, provider: Provider, no_freshness: None
+) -> None:
+    # Replicas that have not seen the new key leave it out of reads and refuse its
+    # activation; a key seen once can still be missing from the next replica asked.
+    emulator.lagging_keys("nynyny")
+    event = provider.create_event()
+
+    answer = provider.deploy(event)
+
+    assert_fully_configured(emulator, event, provider)
+    activations = [
+        r
+        for r in emulator.requests()
+        if r.method == "PATCH" and "preferredTokenSigningKeyThumbprint" in (r.json or {})
+    ]
+    assert [r.status for r in activations] == [204]
+    assert (
+        activations[0].json["preferredTokenSigningKeyThumbprint"]
+        == (answer["Data"]["SigningCertificateThumbprint"])
+    )

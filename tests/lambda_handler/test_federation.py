@@ -292,3 +292,38 @@ def test_no_web_identity_token_reaches_the_log_or_the_reason(
         assert token not in caplog.text
         assert token not in reason
         assert token.split(".")[1] not in caplog.text
+
+
+# -- a federated credential that has not propagated yet (AADSTS70021) ------------------------
+
+
+def test_federated_credential_still_propagating_is_waited_out(
+    emulator: EntraEmulator, sts: StsEmulator, provider: Provider
+) -> None:
+    # Entra: a new federated credential can fail with AADSTS70021 for a while; retry.
+    emulator.federation_propagation(1.0)
+    trust(emulator, sts)
+
+    provider.deploy(federated(provider.create_event(), emulator))
+
+    answers = [r.status for r in emulator.requests("authority") if r.path.endswith("/token")]
+    assert answers[0] == 400
+    assert answers[-1] == 200
+    assert len(emulator.applications()) == 1
+
+
+def test_federated_credential_that_never_propagates_fails_naming_the_delay(
+    emulator: EntraEmulator,
+    sts: StsEmulator,
+    provider: Provider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENTRA_FEDERATION_PROPAGATION_SECONDS", "0.3")
+    emulator.federation_propagation(3600)
+    trust(emulator, sts)
+
+    reason = failure_of(provider, federated(provider.create_event(), emulator))
+
+    assert reason.startswith("Could not get a Microsoft Graph token")
+    assert "takes several minutes to propagate" in reason
+    assert sts.role_arn in reason

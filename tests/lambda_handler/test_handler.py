@@ -137,3 +137,12 @@ def test_a_non_https_graph_endpoint_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
     with pytest.raises(ProvisioningError, match="ENTRA_GRAPH_ENDPOINT"):
         on_event(event("create"), None)
+
+
+def test_an_unknown_cloud_is_refused_naming_the_allowed_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENTRA_CLOUD", "germany")
+
+    with pytest.raises(ProvisioningError, match=r"ENTRA_CLOUD='germany' must be one of global, "):
+        on_event(event("create"), None)

@@ -103,3 +103,39 @@ def test_waiting_for_replication_pauses_at_most_a_tenth_of_the_time_waited() -> 
         waited += pause
     assert clock.slept[:10] == [1.0] * 10  # the first ten seconds: the base pause
     assert clock.slept[-1] > 1.0  # then it grows with the wait
+
+
+def token_refusal(code: str) -> GraphError:
+    message = f"{code}: No matching federated identity record found for presented assertion."
+    return GraphError(401, "TokenRequestFailed", message, call="POST .../oauth2/v2.0/token")
+
+
+def test_aadsts70021_is_retried_while_the_credential_may_still_propagate() -> None:
+    clock = FakeClock()
+    refused = token_refusal("AADSTS70021")
+
+    result = asyncio.run(retrier(clock).run(STEP, failing(refused, refused)))
+
+    assert result == "done"
+    assert clock.slept == [1.0, 2.0]
+
+
+def test_aadsts70021_fails_once_the_propagation_window_is_over() -> None:
+    clock = FakeClock()
+    slow = Retrier(100.0, 1.0, 4.0, clock=clock.monotonic, sleep=clock.sleep)
+    slow.propagation_seconds = 2.0
+
+    with pytest.raises(StepFailed, match="AADSTS70021"):
+        asyncio.run(slow.run(STEP, failing(*[token_refusal("AADSTS70021")] * 5)))
+
+    assert sum(clock.slept) >= 2.0
+
+
+def test_a_mismatched_federated_credential_is_not_taken_for_propagation() -> None:
+    # AADSTS700211 (issuer) starts with the same digits; waiting cannot fix it.
+    clock = FakeClock()
+
+    with pytest.raises(StepFailed, match="AADSTS700211"):
+        asyncio.run(retrier(clock).run(STEP, failing(token_refusal("AADSTS700211"))))
+
+    assert clock.slept == []

@@ -12,6 +12,7 @@ from entra_saml_app.model import AppProperties, Owner
 from entra_saml_app.retry import Retrier
 from entra_saml_app.service import (
     DEFAULT_ACCESS_ROLE_ID,
+    KEY_READS_IN_A_ROW,
     SamlAppService,
     ServicePrincipalPatch,
 )
@@ -179,6 +180,7 @@ def test_update_activates_a_new_certificate_once_the_active_one_has_expired(
 ) -> None:
     first = asyncio.run(service.create(OWNER, PROPS))
     clock.seconds += (first.signing_expiry - clock.now() + timedelta(days=1)).total_seconds()
+    service.retrier.deadline = clock.monotonic() + 120  # a new invocation's deadline
 
     renewed = asyncio.run(
         service.update(OWNER, first.application_object_id, PROPS, PROPS, PROPS.tenant_id)
@@ -232,8 +234,9 @@ def test_replication_404_is_retried_with_short_pauses_while_the_app_is_fresh(
 
     asyncio.run(service.create(OWNER, PROPS))
 
-    # Pauses stay at the base until they would exceed a tenth of the time waited (retry.py).
-    assert clock.slept == [1, 1, 1]
+    # Pauses stay at the base until they would exceed a tenth of the time waited (retry.py);
+    # then the new certificate's read-back pauses the base between its reads.
+    assert clock.slept == [1, 1, 1] + [1] * (KEY_READS_IN_A_ROW - 1)
 
 
 def test_404_on_an_old_application_is_not_retried(
@@ -241,6 +244,8 @@ def test_404_on_an_old_application_is_not_retried(
 ) -> None:
     made = asyncio.run(service.create(OWNER, PROPS))
     clock.seconds += 3600
+    clock.slept.clear()
+    service.retrier.deadline = clock.monotonic() + 120
     fake.fail("find_service_principal", NOT_FOUND)
     fake.sps.clear()
 
