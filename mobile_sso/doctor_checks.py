@@ -1446,7 +1446,9 @@ def _check_outbound_federation(run: _Run, iam: IamClient) -> str | None:
         info = iam.get_outbound_web_identity_federation_info()
     except (exceptions.ClientError, exceptions.BotoCoreError) as error:
         details = getattr(error, "response", {}).get("Error", {})
-        if details.get("Code") == "FeatureDisabledException":
+        # ClientError carries the wire code, "FeatureDisabled" (botocore's iam model, shape
+        # FeatureDisabledException); the shape's name is accepted too.
+        if details.get("Code") in ("FeatureDisabled", "FeatureDisabledException"):
             info = {"JwtVendingEnabled": False}
         else:
             reason = f"{details.get('Code')}: {details.get('Message')}" if details else error

@@ -277,12 +277,14 @@ def test_outbound_federation_off_is_an_error_naming_the_enable_command(
     assert "OutboundWebIdentityFederationDisabledException" in finding.user_error
 
 
-def test_feature_disabled_exception_counts_as_federation_off(
+def test_feature_disabled_counts_as_federation_off(
     deployment: Deployment,
     registration: dict[str, Any],
 ) -> None:
     trust(deployment, registration)
-    disabled = FakeIam(iam_error("FeatureDisabledException"))
+    # The wire code of botocore's FeatureDisabledException shape (iam's service model:
+    # "error": {"code": "FeatureDisabled", "httpStatusCode": 404}), which ClientError carries.
+    disabled = FakeIam(iam_error("FeatureDisabled"))
 
     [(severity, message, _)] = federation_findings(
         run_doctor(deployment, federated_config(registration["appId"]), disabled)
