@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mobile_sso.terminal import visible
+
 
 def console(*, stderr: bool = False) -> Console:
     """A console that prints text as written: no markup, emoji or highlighting."""
@@ -33,7 +35,8 @@ def print_findings(out: Console, findings: Sequence[Mapping[str, str]]) -> None:
         table.add_row(
             Text(finding["category"]),
             Text(finding["severity"], style=style),
-            Text(finding["message"]),
-            Text(finding["fix"]),
+            # Findings quote what Graph, Cognito or a file said: controls are shown, not obeyed.
+            Text(visible(finding["message"], keep_newlines=True)),
+            Text(visible(finding["fix"], keep_newlines=True)),
         )
     out.print(table)

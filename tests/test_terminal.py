@@ -6,6 +6,7 @@ import io
 
 from rich.console import Console
 
+from mobile_sso.findings_table import print_findings
 from mobile_sso.terminal import is_visible, markup_safe, visible
 
 
@@ -44,3 +45,23 @@ def test_is_visible_tells_safe_text_from_unsafe() -> None:
     assert is_visible("plain text, 東京")
     assert not is_visible("bell\x07")
     assert not is_visible("zero\u200bwidth")
+
+
+def test_findings_tables_show_control_characters_from_outside_text() -> None:
+    out = io.StringIO()
+    print_findings(
+        Console(file=out, force_terminal=True, width=200),
+        [
+            {
+                "category": "entra_app",
+                "severity": "error",
+                "message": "Graph said: \x1b]0;owned\x07 done",
+                "fix": "check\x1b[2J it",
+            }
+        ],
+    )
+
+    printed = out.getvalue()
+    assert "\x1b]0;" not in printed
+    assert "\x1b[2J" not in printed
+    assert "\\x1b]0;owned\\x07" in printed
