@@ -856,6 +856,17 @@ def _iam_resource(value: str) -> str:
     return value
 
 
+def _claim_name(value: str) -> str:
+    # cognito-identity MappingRule.Claim (botocore ClaimName): 1-64, [\p{L}\p{M}\p{S}\p{N}\p{P}]+
+    if not 1 <= len(value) <= 64 or _outside(value, "LMNPS"):
+        raise _rule(
+            "claim_name",
+            "a token claim name is 1-64 letters, digits, punctuation or symbols, without "
+            "spaces, such as cognito:groups",
+        )
+    return value
+
+
 GroupSource = Literal["application_groups", "security_groups", "all"]
 # `groups.source` as Graph's application.groupMembershipClaims value (the stack sets it, the
 # doctor checks it).
@@ -920,7 +931,7 @@ class IdentityPoolSettings(_Strict):
         default_factory=list,
         description="What the authenticated role may do; empty means nothing.",
     )
-    role_mapping_claim: str = Field(
+    role_mapping_claim: Annotated[str, AfterValidator(_claim_name)] = Field(
         default="cognito:groups",
         description="ID token claim that the role rules below match against.",
     )
