@@ -711,11 +711,26 @@ def _resource_server_name(value: str) -> str:
     return value
 
 
+def _scope_description(value: str) -> str:
+    # ScopeDescription: 1-256 of anything; stricter here: no control or invisible characters,
+    # which also break the YAML reading of the synthesized template (cfn-lint).
+    invisible = _outside(value, "LMNPSZ")
+    if invisible:
+        raise _rule(
+            "scope_description",
+            f"a scope description must not contain control or invisible characters "
+            f"({_shown(invisible)})",
+        )
+    return value
+
+
 class ResourceServerScope(_Strict):
     """One custom scope; clients request it as `<identifier>/<name>`."""
 
     name: Annotated[str, AfterValidator(_resource_scope_name)]
-    description: str = Field(min_length=1, max_length=256)
+    description: Annotated[str, AfterValidator(_scope_description)] = Field(
+        min_length=1, max_length=256
+    )
 
 
 def _distinct_scope_names(scopes: list[ResourceServerScope]) -> list[ResourceServerScope]:

@@ -250,6 +250,7 @@ STRICTER: list[tuple[str, str, str]] = [
     ("resource_servers[0].identifier", "api,v2", "',' separates scopes in the Scopes output"),
     ("resource_servers[0].name", "Orders\u0301 API", "marks: letters, digits, ASCII spaces"),
     ("domain.custom.domain_name", "Auth.Example.com", "a lowercase DNS name"),
+    ("resource_servers[0].scopes[0].description", "Read\x7f", "no control characters"),
 ]
 
 
