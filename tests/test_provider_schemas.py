@@ -437,3 +437,128 @@ def test_tags_are_at_most_the_schemas_item_count() -> None:
     assert accepted(data)
     data["tags"] = {f"k{i}": "v" for i in range(limit + 1)}
     assert not accepted(data)
+
+
+# --- the literals the config cites, as the schemas state them ---------------------------
+
+
+def test_config_limits_are_the_registry_schemas_literals() -> None:
+    from mobile_sso import config  # noqa: PLC0415
+
+    idp = "AWS::Cognito::UserPoolIdentityProvider"
+    client = "AWS::Cognito::UserPoolClient"
+    assert property_schema(idp, "ProviderName")["pattern"] == (
+        r"^[^_\p{Z}][\p{L}\p{M}\p{S}\p{N}\p{P}][^_\p{Z}]+$"
+    )
+    assert property_schema(idp, "ProviderName")["maxLength"] == config.MAX_IDP_NAME_LENGTH
+    assert property_schema(idp, "IdpIdentifiers/*")["maxLength"] == (
+        config.MAX_IDP_IDENTIFIER_LENGTH
+    )
+    assert property_schema(idp, "IdpIdentifiers")["maxItems"] == config.MAX_IDP_IDENTIFIERS
+    assert property_schema(client, "AllowedOAuthScopes")["maxItems"] == config.MAX_CLIENT_SCOPES
+    assert property_schema(client, "AllowedOAuthScopes/*")["maxLength"] == config.MAX_SCOPE_LENGTH
+    assert property_schema(client, "CallbackURLs/*")["pattern"] == (
+        r"^[\p{L}\p{M}\p{S}\p{N}\p{P}]+$"
+    )
+    assert property_schema(client, "CallbackURLs")["maxItems"] == config.MAX_URLS
+    assert property_schema(client, "CallbackURLs/*")["maxLength"] == config.MAX_URL_LENGTH
+    assert property_schema("AWS::Cognito::UserPoolDomain", "Domain")["maxLength"] == (
+        config.MAX_DOMAIN_LENGTH
+    )
+    assert property_schema("AWS::IAM::Role", "Tags/*/Value")["pattern"] == (
+        r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
+    )
+    assert property_schema("AWS::IAM::Role", "Tags")["maxItems"] == config.MAX_TAGS
+    assert property_schema("AWS::StepFunctions::StateMachine", "Tags/*/Value")["minLength"] == 1
+    server = "AWS::Cognito::UserPoolResourceServer"
+    assert property_schema(server, "Scopes")["maxItems"] == config.MAX_RESOURCE_SERVER_SCOPES
+    assert property_schema(server, "Identifier")["pattern"] == r"^[\x21\x23-\x5B\x5D-\x7E]+$"
+    assert property_schema(server, "Scopes/*/ScopeName")["pattern"] == (
+        r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$"
+    )
+
+
+# --- the values of issue 13, one behaviour each ---------------------------------------
+
+
+def entra_name(name: str) -> list[str]:
+    data = example_data()
+    data["entra"][0]["idp_name"] = name
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "env.yaml")
+    return caught.value.problems
+
+
+def test_an_idp_name_with_a_space_is_refused() -> None:
+    assert entra_name("Contoso EU") == [
+        "entra[0].idp_name: 'Contoso EU': Cognito identity provider names may not contain "
+        "spaces or other invisible characters (' '); write 'ContosoEU' or 'Contoso-EU'"
+    ]
+
+
+def test_an_idp_name_with_an_underscore_past_the_second_character_is_refused() -> None:
+    assert entra_name("Entra_ID") == [
+        "entra[0].idp_name: 'Entra_ID': Cognito identity provider names may contain '_' only "
+        "as the second character; use '-' instead"
+    ]
+
+
+def test_an_underscore_as_the_second_character_of_an_idp_name_is_accepted() -> None:
+    data = example_data()
+    data["entra"][0]["idp_name"] = "E_ntra"
+    assert parse_config(data, "env.yaml").entra[0].idp_name == "E_ntra"
+
+
+def test_an_idp_name_of_unicode_letters_and_symbols_is_accepted() -> None:
+    data = example_data()
+    data["entra"][0]["idp_name"] = "Zürich-Ω™"
+    assert parse_config(data, "env.yaml").entra[0].idp_name == "Zürich-Ω™"
+
+
+def test_an_email_domain_longer_than_40_characters_is_refused() -> None:
+    domain = "a" * 29 + ".example.com"  # 41
+    data = example_data()
+    data["entra"][0]["email_domains"] = [domain]
+    with pytest.raises(ConfigError, match=r"email domain is 41 characters; Cognito identity "):
+        parse_config(data, "env.yaml")
+
+
+def test_a_tag_value_with_a_comma_is_refused() -> None:
+    data = example_data()
+    data["tags"] = {"team": "a, b"}
+    with pytest.raises(
+        ConfigError,
+        match=r"tags: tag 'team': AWS tag values are letters, digits, spaces and _.:/=\+-@ "
+        r"only; not ','",
+    ):
+        parse_config(data, "env.yaml")
+
+
+def test_an_empty_tag_value_is_refused() -> None:
+    data = example_data()
+    data["tags"] = {"team": ""}
+    with pytest.raises(ConfigError, match=r"tag 'team': empty value; Step Functions"):
+        parse_config(data, "env.yaml")
+
+
+def test_a_callback_url_with_an_invisible_character_is_refused() -> None:
+    data = example_data()
+    data["clients"][0]["callback_urls"] = ["myapp://call\u200bback"]
+    with pytest.raises(ConfigError, match=r"must not contain control or invisible characters"):
+        parse_config(data, "env.yaml")
+
+
+def test_a_custom_domain_longer_than_63_characters_is_refused() -> None:
+    data = example_data()
+    with_custom_domain(data)
+    data["domain"]["custom"]["domain_name"] = "a" * 52 + ".example.com"  # 64
+    with pytest.raises(ConfigError, match=r"domain name is 64 characters; a Cognito user pool"):
+        parse_config(data, "env.yaml")
+
+
+def test_a_role_mapping_claim_with_a_space_is_refused() -> None:
+    data = example_data()
+    with_identity_pool(data)
+    data["identity_pool"]["role_mapping_claim"] = "cognito groups"
+    with pytest.raises(ConfigError, match=r"a token claim name is 1-64 letters"):
+        parse_config(data, "env.yaml")

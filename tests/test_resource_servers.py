@@ -121,3 +121,10 @@ def test_custom_scopes_reach_the_scopes_output_that_export_reads_back(
     key = outputs.client_output_key("ios", outputs.CLIENT_SCOPES)
     value = template.to_json()["Outputs"][key]["Value"]
     assert _split(value) == ("openid", "https://api.example.com/orders.read")
+
+
+def test_a_pool_takes_at_most_25_resource_servers() -> None:
+    servers = [{"identifier": f"api{i}", "name": f"API {i}"} for i in range(26)]
+    parse_config(with_scopes(servers=[ORDERS, *servers[:24]]), "env.yaml")
+    with pytest.raises(ConfigError, match=r"resource_servers: .*has 27 entries; at most 25"):
+        parse_config(with_scopes(servers=[ORDERS, *servers]), "env.yaml")
