@@ -42,22 +42,31 @@ name_characters = st.characters(
 lower_alnum = st.sampled_from(string.ascii_lowercase + string.digits)
 
 
+def spoil(draw: st.DrawFn, value: str, bad: str) -> str:
+    """Now and then, `value` with one character of `bad` put in: values just past the
+    model's edge, which the model must refuse (the example is then rejected) or else
+    survive cfn-lint like any other."""
+    if draw(st.integers(0, 4)):
+        return value
+    at = draw(st.integers(0, len(value)))
+    return value[:at] + draw(st.sampled_from(bad)) + value[at:]
+
+
 @st.composite
 def idp_names(draw: st.DrawFn) -> str:
     length = draw(st.sampled_from([3, 4, 12, 31, 32]))
     name = "".join(draw(st.lists(name_characters, min_size=length, max_size=length)))
     if draw(st.booleans()):
         name = name[0] + "_" + name[2:]  # '_' is allowed as the second character only
-    units = len(name.encode("utf-16-le")) // 2
-    if units > 32 or name.lower() in RESERVED_IDP_NAMES:
+    if name.lower() in RESERVED_IDP_NAMES:
         reject()
-    return name
+    return spoil(draw, name, " _,\t\u00a0\u200b")
 
 
 @st.composite
 def email_domains(draw: st.DrawFn) -> str:
-    label = draw(st.text(lower_alnum, min_size=1, max_size=35))
-    return f"{label}.{draw(st.sampled_from(['com', 'co.uk', 'io']))}"[:40].rstrip(".")
+    label = draw(st.text(lower_alnum, min_size=1, max_size=draw(st.sampled_from([35, 45]))))
+    return f"{label}.{draw(st.sampled_from(['com', 'co.uk', 'io']))}"
 
 
 tag_text = st.text(
@@ -171,7 +180,7 @@ def clients(
     result = []
     for name in names:
         scheme = draw(st.sampled_from(["com.example.app", "myapp", "https"]))
-        tail = draw(url_text)
+        tail = spoil(draw, draw(url_text), "\u200b\u2028\x7f")
         callback = f"https://app.example.com/{tail}" if scheme == "https" else f"{scheme}://{tail}"
         standard = ["openid", "email", "profile", "phone"]
         if not groups:
@@ -183,7 +192,13 @@ def clients(
             "sign_out_urls": [callback + "/out"],
             "scopes": [
                 "openid",
-                *draw(st.lists(st.sampled_from(standard[1:] + scopes), unique=True, max_size=4)),
+                *draw(
+                    st.lists(
+                        st.sampled_from([*standard[1:], *scopes, "orders/read"]),
+                        unique=True,
+                        max_size=4,
+                    )
+                ),
             ],
             "oauth_flows": draw(
                 st.sampled_from([["authorization_code"], ["authorization_code", "implicit"]])
@@ -228,11 +243,15 @@ def configs(draw: st.DrawFn) -> EnvironmentConfig:
             )
         },
         "entra": entra,
-        "resource_servers": servers,
         "clients": draw(clients([t["idp_name"] for t in entra], custom_scopes, groups)),
-        "tags": draw(st.dictionaries(tag_text, tag_text, max_size=3)),
+        "tags": {
+            key: spoil(draw, value, ",&!\t")
+            for key, value in draw(st.dictionaries(tag_text, tag_text, max_size=3)).items()
+        },
         "monitoring": {"enabled": draw(st.booleans())},
     }
+    if servers:
+        data["resource_servers"] = servers
     if draw(st.booleans()):
         data["domain"] = {"prefix": "sso-" + draw(st.text(lower_alnum, min_size=1, max_size=20))}
     else:
