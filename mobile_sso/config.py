@@ -8,6 +8,7 @@ value and the rule, so a typo never reaches CloudFormation.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import unicodedata
 from enum import StrEnum
@@ -892,6 +893,25 @@ GROUP_MEMBERSHIP_CLAIMS: dict[GroupSource, str] = {
 }
 
 
+# Lambda: all of a function's environment variables together, keys and values, at most
+# 4 KB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; cfn-lint
+# E3697). The token trigger carries `names` as JSON (GroupsTokenTrigger's GROUP_NAMES, made
+# with json.dumps(..., sort_keys=True)); 1 KB stays for its other variables.
+MAX_GROUP_NAMES_JSON = 3072
+
+
+def _group_names_fit(names: dict[str, str]) -> dict[str, str]:
+    size = len(json.dumps(names, sort_keys=True))
+    if size > MAX_GROUP_NAMES_JSON:
+        raise _rule(
+            "group_names_size",
+            f"{len(names)} names take {size} characters in the token trigger's environment "
+            f"(non-ASCII characters count 6); Lambda allows 4 KB for all of a function's "
+            f"variables, {MAX_GROUP_NAMES_JSON} of them for names: keep fewer or shorter names",
+        )
+    return names
+
+
 class GroupsSettings(_Strict):
     """Entra group memberships in the tokens, for every tenant."""
 
@@ -900,7 +920,10 @@ class GroupsSettings(_Strict):
         description="Which groups Entra sends: those assigned to the app (smallest, "
         "recommended), all security groups, or all groups.",
     )
-    names: dict[Guid, Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+    names: Annotated[
+        dict[Guid, Annotated[str, Field(min_length=1, max_length=256)]],
+        AfterValidator(_group_names_fit),
+    ] = Field(
         default_factory=dict,
         description="Group object id -> name put in the tokens; when given, ids without a "
         "name are left out.",

@@ -266,6 +266,13 @@ def configs(draw: st.DrawFn) -> EnvironmentConfig:
         data["groups"] = {
             "source": draw(st.sampled_from(["application_groups", "security_groups", "all"])),
             "add_to_cognito_groups": draw(st.booleans()),
+            "names": draw(
+                st.dictionaries(
+                    st.sampled_from(GUIDS),
+                    st.text(st.characters(exclude_categories=["C"]), min_size=1, max_size=256),
+                    max_size=9,
+                )
+            ),
         }
     if draw(st.booleans()):
         data["identity_pool"] = {

@@ -436,6 +436,7 @@ ERROR_CASES: list[tuple[str, Any]] = [
     ("tags", ["project"]),
     ("groups", {"source": "everything"}),
     ("groups", {"names": {"admins": "admins"}}),
+    ("groups", {"names": {f"aaaaaaaa-0000-4000-8000-{i:012d}": "n" * 40 for i in range(40)}}),
     ("identity_pool", {"statements": [{"actions": ["*"], "resources": ["arn:aws:s3:::b/*"]}]}),
     ("identity_pool", {"statements": [{"actions": ["s3:GetObject"], "resources": ["*"]}]}),
     (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 import sys
 import unicodedata
@@ -27,8 +28,8 @@ import pytest
 import regex  # type: ignore[import-untyped]
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from mobile_sso.config import ConfigError, parse_config
-from tests.conftest import example_data
+from mobile_sso.config import MAX_GROUP_NAMES_JSON, ConfigError, parse_config
+from tests.conftest import example_data, template_of
 
 REGION = "us-east-1"
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12
@@ -562,3 +563,41 @@ def test_a_role_mapping_claim_with_a_space_is_refused() -> None:
     data["identity_pool"]["role_mapping_claim"] = "cognito groups"
     with pytest.raises(ConfigError, match=r"a token claim name is 1-64 letters"):
         parse_config(data, "env.yaml")
+
+
+# --- rules no schema carries --------------------------------------------------------------
+
+
+def group_names(size: int) -> dict[str, str]:
+    """Group names whose JSON (as the token trigger's GROUP_NAMES) is `size` characters."""
+    names = {f"aaaaaaaa-0000-4000-8000-{i:012d}": "n" * 40 for i in range((size - 200) // 84)}
+    names["aaaaaaaa-0000-4000-8000-999999999999"] = "n"
+    short = len(json.dumps(names, sort_keys=True))
+    names["aaaaaaaa-0000-4000-8000-999999999999"] += "n" * (size - short)
+    assert len(json.dumps(names, sort_keys=True)) == size
+    return names
+
+
+def test_group_names_past_the_lambda_environment_budget_are_refused() -> None:
+    data = example_data()
+    data["groups"] = {"names": group_names(MAX_GROUP_NAMES_JSON + 1)}
+    with pytest.raises(
+        ConfigError,
+        match=r"groups\.names: \d+ names take 3073 characters in the token trigger's "
+        r"environment .*Lambda allows 4 KB",
+    ):
+        parse_config(data, "env.yaml")
+
+
+def test_group_names_at_the_budget_keep_the_triggers_environment_within_4_kb() -> None:
+    data = example_data()
+    data["groups"] = {"names": group_names(MAX_GROUP_NAMES_JSON)}
+    template = template_of(parse_config(data, "env.yaml")).to_json()
+    sizes = [
+        sum(len(key) + len(value) for key, value in variables.items())
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "GROUP_NAMES" in (variables := resource["Properties"]["Environment"]["Variables"])
+    ]
+    assert sizes
+    assert max(sizes) <= 4096  # Lambda's limit; cfn-lint E3697 counts the same way
