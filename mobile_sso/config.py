@@ -836,8 +836,8 @@ def _distinct_tenants(tenants: list[EntraTenant]) -> list[EntraTenant]:
     if squashed:
         raise _rule(
             "idp_name_clash",
-            f"idp names that differ only in punctuation or spaces would share stack outputs: "
-            f"{squashed}",
+            "idp names that differ only in characters other than ASCII letters and digits "
+            f"would share stack outputs: {squashed}",
         )
     return tenants
 
