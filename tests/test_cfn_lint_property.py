@@ -167,7 +167,7 @@ def resource_servers(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 @st.composite
 def clients(
-    draw: st.DrawFn, idp_names: list[str], scopes: list[str], groups: bool
+    draw: st.DrawFn, providers: list[str], scopes: list[str], groups: bool
 ) -> list[dict[str, Any]]:
     names = draw(
         st.lists(
@@ -206,9 +206,10 @@ def clients(
             "generate_secret": draw(st.booleans()),
             "allow_cognito_users": draw(st.booleans()),
         }
-        if idp_names and draw(st.booleans()):
+        some_providers = draw(st.booleans())
+        if providers and some_providers:
             client["identity_providers"] = draw(
-                st.lists(st.sampled_from(idp_names), unique=True, max_size=len(idp_names))
+                st.lists(st.sampled_from(providers), unique=True, max_size=len(providers))
             )
         if draw(st.booleans()):
             client["token_validity"] = {
