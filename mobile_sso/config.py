@@ -933,6 +933,26 @@ class GroupsSettings(_Strict):
     )
 
 
+# The certificate check reads every tenant's metadata URL from one environment variable
+# (CertificateExpiryMonitor's METADATA_URLS, a JSON object name -> URL), and Lambda allows
+# 4 KB for all of a function's variables: this bounds the tenants one stack can monitor.
+# The URL: <login host>/<tenant id>/federationmetadata/2007-06/federationmetadata.xml?appid=<id>
+_METADATA_URL_LENGTH = len(
+    "https://login.microsoftonline.com/"  # the longest login host of the four clouds
+    + "0" * 36
+    + "/federationmetadata/2007-06/federationmetadata.xml?appid="
+    + "0" * 36
+)
+MAX_MONITORED_JSON = 4096 - 256  # the rest: the variables' names and METRIC_NAMESPACE
+
+
+def monitored_json_size(idp_names: list[str]) -> int:
+    """An upper bound of the METADATA_URLS value's size for these tenants (names as JSON
+    with non-ASCII escaped: at least as long as their UTF-8)."""
+    entries = [len(json.dumps(name)) + 1 + _METADATA_URL_LENGTH + 2 for name in idp_names]
+    return 2 + sum(entries) + max(len(entries) - 1, 0)
+
+
 class MonitoringSettings(_Strict):
     """The scheduled check of the Entra signing certificates (on whenever entra is set)."""
 
@@ -1141,6 +1161,25 @@ class EnvironmentConfig(_Strict):
                         "keep it on purpose",
                     )
         return clients
+
+    @field_validator("monitoring")
+    @classmethod
+    def _monitored_urls_fit_the_environment(
+        cls, monitoring: MonitoringSettings, info: ValidationInfo
+    ) -> MonitoringSettings:
+        if not monitoring.enabled or not info.data.get("entra"):
+            return monitoring
+        names = [tenant.idp_name for tenant in info.data["entra"]]
+        size = monitored_json_size(names)
+        if size > MAX_MONITORED_JSON:
+            raise _rule(
+                "monitoring_size",
+                f"the certificate check reads the metadata URLs of all {len(names)} tenants "
+                f"from one environment variable, up to {size} characters; Lambda allows 4 KB "
+                "for all of a function's variables (about 20 tenants): set enabled: false, "
+                "or split the tenants across stacks",
+            )
+        return monitoring
 
     @field_validator("groups")
     @classmethod

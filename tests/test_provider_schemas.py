@@ -601,3 +601,51 @@ def test_group_names_at_the_budget_keep_the_triggers_environment_within_4_kb() -
     ]
     assert sizes
     assert max(sizes) <= 4096  # Lambda's limit; cfn-lint E3697 counts the same way
+
+
+def tenants(count: int) -> list[dict[str, str]]:
+    return [
+        {"tenant_id": f"aaaaaaaa-0000-4000-8000-{i:012d}", "credentials_secret": "s",
+         "idp_name": f"Tenant{i:02d}"}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_monitoring_more_tenants_than_the_check_functions_environment_holds_is_refused() -> None:
+    data = example_data()
+    data["entra"] = tenants(22)
+    with pytest.raises(
+        ConfigError,
+        match=r"monitoring: .*the metadata URLs of all 22 tenants from one environment "
+        r"variable, up to 3895 characters; Lambda allows 4 KB",
+    ):
+        parse_config(data, "env.yaml")
+    data["monitoring"] = {"enabled": False}
+    assert len(parse_config(data, "env.yaml").entra) == 22
+
+
+def test_the_most_tenants_monitoring_accepts_keep_the_check_functions_environment_within_4_kb() -> (
+    None
+):
+    data = example_data()
+    data["entra"] = tenants(21)
+    template = template_of(parse_config(data, "env.yaml")).to_json()
+    [variables] = [
+        resource["Properties"]["Environment"]["Variables"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "METADATA_URLS" in resource["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+
+    def deployed_length(value: Any) -> int:
+        """The value's length once deployed: an Entra app id (a GUID) for each GetAtt."""
+        if isinstance(value, str):
+            return len(value)
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return sum(map(deployed_length, parts)) + len(separator) * (len(parts) - 1)
+        assert "Fn::GetAtt" in value, value
+        return 36
+
+    total = sum(len(key) + deployed_length(value) for key, value in variables.items())
+    assert total <= 4096  # Lambda's limit for all of a function's variables
