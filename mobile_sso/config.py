@@ -8,7 +8,9 @@ value and the rule, so a typo never reaches CloudFormation.
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import unicodedata
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +36,16 @@ MAX_URL_LENGTH = 1024
 MAX_URLS = 100  # per list, per client
 MAX_IDPS_PER_POOL = 300  # Cognito's default quota of identity providers per user pool
 MAX_IDP_IDENTIFIERS = 50  # identifiers (email domains) per identity provider
+# CloudFormation's registry schemas (cfn-lint 1.58.0, cfnlint/data/schemas/resources/): the
+# floor of every rule below that guards a template property (docs/FIDELITY.md).
+MAX_IDP_IDENTIFIER_LENGTH = 40  # UserPoolIdentityProvider.IdpIdentifiers items
+MAX_IDP_NAME_LENGTH = 32  # UserPoolIdentityProvider.ProviderName
+MAX_CLIENT_SCOPES = 50  # UserPoolClient.AllowedOAuthScopes maxItems
+MAX_SCOPE_LENGTH = 256  # UserPoolClient.AllowedOAuthScopes items
+MAX_DOMAIN_LENGTH = 63  # UserPoolDomain.Domain maxLength, custom domains included
+MAX_TAGS = 50  # IAM::Role and CloudWatch::Alarm Tags maxItems
+MAX_RESOURCE_SERVER_SCOPES = 100  # UserPoolResourceServer.Scopes maxItems
+MAX_RESOURCE_SERVERS = 25  # Cognito's quota of resource servers per user pool
 STANDARD_SCOPES = ("openid", "email", "phone", "profile", "aws.cognito.signin.user.admin")
 SCOPES_NEEDING_OPENID = ("email", "phone", "profile")
 
@@ -61,6 +73,18 @@ class ConfigError(Exception):
 
 def _rule(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
+
+
+def _outside(value: str, categories: str, extra: str = "") -> list[str]:
+    """The characters of `value` whose Unicode general category (L, M, N, P, S, Z, C: the
+    `\\p{..}` classes of the registry schemas' patterns) is not in `categories`, nor in `extra`."""
+    return sorted(
+        {ch for ch in value if unicodedata.category(ch)[0] not in categories and ch not in extra}
+    )
+
+
+def _shown(chars: list[str]) -> str:
+    return ", ".join(repr(ch) for ch in chars)
 
 
 # --- field rules -----------------------------------------------------------------
@@ -133,6 +157,14 @@ def _redirect_url(value: str) -> str:
         raise _rule("url_fragment", "URL must not contain a fragment ('#...'); Cognito refuses it")
     if any(ch.isspace() for ch in value):
         raise _rule("url_whitespace", "URL must not contain whitespace")
+    invisible = _outside(value, "LMNPS")
+    if invisible:
+        # UserPoolClient CallbackURLs/LogoutURLs items: ^[\p{L}\p{M}\p{S}\p{N}\p{P}]+$
+        raise _rule(
+            "url_character",
+            f"URL must not contain control or invisible characters ({_shown(invisible)}); "
+            "Cognito accepts only letters, marks, digits, punctuation and symbols",
+        )
     if scheme == "http":
         if (parts.hostname or "") not in _LOOPBACK_HOSTS:
             raise _rule(
@@ -156,8 +188,14 @@ _SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")
 def _scope(value: str) -> str:
     if value in STANDARD_SCOPES:
         return value
+    if "/" in value and len(value) > MAX_SCOPE_LENGTH:
+        raise _rule(
+            "scope_length",
+            f"scope is {len(value)} characters; Cognito accepts at most {MAX_SCOPE_LENGTH} "
+            "('identifier/name' together)",
+        )
     if "/" in value and _SCOPE.fullmatch(value):
-        return value  # a resource-server scope: "<identifier>/<scope name>"
+        return value  # a resource-server scope: "<identifier>/<scope name>"; see resource_servers
     close = difflib.get_close_matches(value, STANDARD_SCOPES, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise _rule(
@@ -214,12 +252,34 @@ def _domain_name(value: str) -> str:
     return value
 
 
-_TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
+def _custom_domain_name(value: str) -> str:
+    if len(value) > MAX_DOMAIN_LENGTH:
+        raise _rule(
+            "domain_name_length",
+            f"domain name is {len(value)} characters; a Cognito user pool domain is at most "
+            f"{MAX_DOMAIN_LENGTH}",
+        )
+    return value
+
+
+# Tag keys and values on IAM roles: ^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$ (the strictest of the
+# stack's taggable resources); values of a state machine or an alarm are at least 1 character.
+_TAG_CATEGORIES = "LZN"
+_TAG_PUNCTUATION = "_.:/=+-@"
 
 
 def _tags(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_TAGS:
+        raise _rule(
+            "tag_count",
+            f"{len(value)} tags; AWS resources (IAM roles, alarms) take at most {MAX_TAGS}",
+        )
     for key, tag_value in value.items():
-        if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
+        if (
+            not 1 <= len(key) <= 128
+            or _outside(key, _TAG_CATEGORIES, _TAG_PUNCTUATION)
+            or key.lower().startswith("aws:")
+        ):
             raise _rule(
                 "tag_key",
                 f"tag key {key!r}: 1-128 letters, digits, spaces and _.:/=+-@, not starting "
@@ -227,6 +287,19 @@ def _tags(value: dict[str, str]) -> dict[str, str]:
             )
         if len(tag_value) > 256:
             raise _rule("tag_value", f"tag {key!r}: value longer than 256 characters")
+        if not tag_value:
+            raise _rule(
+                "tag_value",
+                f"tag {key!r}: empty value; Step Functions and CloudWatch alarms need at least "
+                "1 character",
+            )
+        refused = _outside(tag_value, _TAG_CATEGORIES, _TAG_PUNCTUATION)
+        if refused:
+            raise _rule(
+                "tag_value",
+                f"tag {key!r}: AWS tag values are letters, digits, spaces and _.:/=+-@ only; "
+                f"not {_shown(refused)}",
+            )
     return value
 
 
@@ -243,15 +316,37 @@ def _guid(value: str) -> str:
     return value
 
 
-_IDP_NAME = re.compile(r"^[^_\s][\w.+=@ -]{1,30}[^\s]$")
-
-
 def _idp_name(value: str) -> str:
-    if not 3 <= len(value) <= 32 or not _IDP_NAME.fullmatch(value):
+    # UserPoolIdentityProvider.ProviderName: 1-32 characters matching
+    # ^[^_\p{Z}][\p{L}\p{M}\p{S}\p{N}\p{P}][^_\p{Z}]+$ (so at least 3). Stricter here:
+    # every character a letter, mark, digit, symbol or punctuation (the pattern lets control
+    # characters through), a length in UTF-16 units as Java counts it, and no ',' (the list
+    # separator of the stack outputs).
+    units = len(value.encode("utf-16-le")) // 2
+    if len(value) < 3 or units > MAX_IDP_NAME_LENGTH:
         raise _rule(
             "idp_name",
-            "a Cognito identity provider name is 3-32 letters, digits, spaces and _.+=@-, "
-            "not starting with '_' or a space",
+            f"a Cognito identity provider name is 3-{MAX_IDP_NAME_LENGTH} characters "
+            "(emoji and other characters beyond U+FFFF count twice)",
+        )
+    invisible = _outside(value, "LMNPS")
+    if invisible:
+        raise _rule(
+            "idp_name",
+            "Cognito identity provider names may not contain spaces or other invisible "
+            f"characters ({_shown(invisible)}); write 'ContosoEU' or 'Contoso-EU'",
+        )
+    if "_" in value[:1] + value[2:]:
+        raise _rule(
+            "idp_name",
+            "Cognito identity provider names may contain '_' only as the second character; "
+            "use '-' instead",
+        )
+    if "," in value:
+        raise _rule(
+            "idp_name",
+            "an identity provider name may not contain ',': it separates the names in the "
+            "stack outputs",
         )
     if value.lower() in RESERVED_IDP_NAMES:
         raise _rule("idp_name_reserved", f"Cognito reserves the provider name {value!r}")
@@ -292,6 +387,12 @@ def _email_domain(value: str) -> str:
         raise _rule(
             "email_domain",
             "expected an email domain such as contoso.com (lowercase, no '@', no scheme)",
+        )
+    if len(value) > MAX_IDP_IDENTIFIER_LENGTH:
+        raise _rule(
+            "email_domain_length",
+            f"email domain is {len(value)} characters; Cognito identity provider identifiers "
+            f"are at most {MAX_IDP_IDENTIFIER_LENGTH}",
         )
     return value
 
@@ -395,7 +496,7 @@ class UserPoolSettings(_Strict):
 
 
 class CustomDomain(_Strict):
-    domain_name: DomainName
+    domain_name: Annotated[DomainName, AfterValidator(_custom_domain_name)]
     certificate_arn: CertificateArn
     hosted_zone_id: str | None = Field(
         default=None,
@@ -586,6 +687,108 @@ class EntraTenant(_Strict):
         return bool(self.email_domains) and self.enforce_email_domains is not False
 
 
+# UserPoolResourceServer (registry schema): Identifier ^[\x21\x23-\x5B\x5D-\x7E]+$ and
+# ScopeName ^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$ (printable ASCII but '"', '\\' and, in a scope
+# name, '/'), 1-256 each. Stricter here: no ',' (the list separator of the stack outputs).
+_RESOURCE_SERVER_IDENTIFIER = re.compile(r"^[\x21\x23-\x2B\x2D-\x5B\x5D-\x7E]{1,256}$")
+_RESOURCE_SCOPE_NAME = re.compile(r"^[\x21\x23-\x2B\x2D\x2E\x30-\x5B\x5D-\x7E]{1,256}$")
+# Name: ^[\w\s+=,.@-]+$; stricter here: letters, decimal digits and ASCII spaces only.
+_RESOURCE_SERVER_NAME_EXTRA = " _+=,.@-"
+
+
+def _resource_server_identifier(value: str) -> str:
+    if not _RESOURCE_SERVER_IDENTIFIER.fullmatch(value):
+        raise _rule(
+            "resource_server_identifier",
+            "a resource server identifier is 1-256 printable ASCII characters without spaces, "
+            "'\"', '\\' or ',', such as https://api.example.com or orders",
+        )
+    return value
+
+
+def _resource_scope_name(value: str) -> str:
+    if not _RESOURCE_SCOPE_NAME.fullmatch(value):
+        raise _rule(
+            "resource_scope_name",
+            "a custom scope name is 1-256 printable ASCII characters without spaces, '\"', "
+            "'\\', '/' or ',', such as orders.read",
+        )
+    return value
+
+
+def _resource_server_name(value: str) -> str:
+    refused = [
+        ch
+        for ch in value
+        if unicodedata.category(ch)[0] != "L"
+        and unicodedata.category(ch) != "Nd"
+        and ch not in _RESOURCE_SERVER_NAME_EXTRA
+    ]
+    if not 1 <= len(value) <= 256 or refused:
+        raise _rule(
+            "resource_server_name",
+            "a resource server name is 1-256 letters, digits, spaces and _+=,.@-",
+        )
+    return value
+
+
+def _scope_description(value: str) -> str:
+    # ScopeDescription: 1-256 of anything; stricter here: no control or invisible characters,
+    # which also break the YAML reading of the synthesized template (cfn-lint).
+    invisible = _outside(value, "LMNPSZ")
+    if invisible:
+        raise _rule(
+            "scope_description",
+            f"a scope description must not contain control or invisible characters "
+            f"({_shown(invisible)})",
+        )
+    return value
+
+
+class ResourceServerScope(_Strict):
+    """One custom scope; clients request it as `<identifier>/<name>`."""
+
+    name: Annotated[str, AfterValidator(_resource_scope_name)]
+    description: Annotated[str, AfterValidator(_scope_description)] = Field(
+        min_length=1, max_length=256
+    )
+
+
+def _distinct_scope_names(scopes: list[ResourceServerScope]) -> list[ResourceServerScope]:
+    names = [s.name for s in scopes]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise _rule("duplicate_scope", f"scope names must be unique; repeated: {repeated}")
+    return scopes
+
+
+class ResourceServer(_Strict):
+    """An OAuth 2.0 resource server of the pool (an API) and the custom scopes it defines."""
+
+    identifier: Annotated[str, AfterValidator(_resource_server_identifier)] = Field(
+        description="Unique in the pool; the first part of its scopes ('<identifier>/<name>')."
+    )
+    name: Annotated[str, AfterValidator(_resource_server_name)]
+    scopes: Annotated[list[ResourceServerScope], AfterValidator(_distinct_scope_names)] = Field(
+        default_factory=list, max_length=MAX_RESOURCE_SERVER_SCOPES
+    )
+
+    def scope_values(self) -> list[str]:
+        """Its scopes as a client requests them."""
+        return [f"{self.identifier}/{scope.name}" for scope in self.scopes]
+
+
+def _distinct_resource_servers(servers: list[ResourceServer]) -> list[ResourceServer]:
+    identifiers = [s.identifier for s in servers]
+    repeated = sorted({i for i in identifiers if identifiers.count(i) > 1})
+    if repeated:
+        raise _rule(
+            "duplicate_resource_server",
+            f"resource server identifiers must be unique in the pool; repeated: {repeated}",
+        )
+    return servers
+
+
 class AppClient(_Strict):
     """One app client of the pool, such as the iOS app."""
 
@@ -598,7 +801,11 @@ class AppClient(_Strict):
         list[RedirectUrl], AfterValidator(_unique), Field(min_length=1, max_length=MAX_URLS)
     ]
     scopes: Annotated[list[Scope], AfterValidator(_unique), AfterValidator(_openid_with_claims)] = (
-        Field(default_factory=lambda: ["openid", "email", "profile"], min_length=1)
+        Field(
+            default_factory=lambda: ["openid", "email", "profile"],
+            min_length=1,
+            max_length=MAX_CLIENT_SCOPES,
+        )
     )
     oauth_flows: Annotated[list[OAuthFlow], AfterValidator(_unique)] = Field(
         default_factory=lambda: [OAuthFlow.AUTHORIZATION_CODE], min_length=1
@@ -618,6 +825,10 @@ class AppClient(_Strict):
         description="Allow http://localhost / 127.0.0.1 callback URLs outside stage dev "
         "(they exist for `mobile-sso try-signin` on a developer machine).",
     )
+
+    def resource_server_identifiers(self) -> set[str]:
+        """The resource servers whose custom scopes (`<identifier>/<name>`) it requests."""
+        return {scope.rsplit("/", 1)[0] for scope in self.scopes if "/" in scope}
 
 
 def _repeated(values: list[str]) -> list[str]:
@@ -645,8 +856,8 @@ def _distinct_tenants(tenants: list[EntraTenant]) -> list[EntraTenant]:
     if squashed:
         raise _rule(
             "idp_name_clash",
-            f"idp names that differ only in punctuation or spaces would share stack outputs: "
-            f"{squashed}",
+            "idp names that differ only in characters other than ASCII letters and digits "
+            f"would share stack outputs: {squashed}",
         )
     return tenants
 
@@ -681,6 +892,17 @@ def _iam_resource(value: str) -> str:
     return value
 
 
+def _claim_name(value: str) -> str:
+    # cognito-identity MappingRule.Claim (botocore ClaimName): 1-64, [\p{L}\p{M}\p{S}\p{N}\p{P}]+
+    if not 1 <= len(value) <= 64 or _outside(value, "LMNPS"):
+        raise _rule(
+            "claim_name",
+            "a token claim name is 1-64 letters, digits, punctuation or symbols, without "
+            "spaces, such as cognito:groups",
+        )
+    return value
+
+
 GroupSource = Literal["application_groups", "security_groups", "all"]
 # `groups.source` as Graph's application.groupMembershipClaims value (the stack sets it, the
 # doctor checks it).
@@ -691,6 +913,25 @@ GROUP_MEMBERSHIP_CLAIMS: dict[GroupSource, str] = {
 }
 
 
+# Lambda: all of a function's environment variables together, keys and values, at most
+# 4 KB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; cfn-lint
+# E3697). The token trigger carries `names` as JSON (GroupsTokenTrigger's GROUP_NAMES, made
+# with json.dumps(..., sort_keys=True)); 1 KB stays for its other variables.
+MAX_GROUP_NAMES_JSON = 3072
+
+
+def _group_names_fit(names: dict[str, str]) -> dict[str, str]:
+    size = len(json.dumps(names, sort_keys=True))
+    if size > MAX_GROUP_NAMES_JSON:
+        raise _rule(
+            "group_names_size",
+            f"{len(names)} names take {size} characters in the token trigger's environment "
+            f"(non-ASCII characters count 6); Lambda allows 4 KB for all of a function's "
+            f"variables, {MAX_GROUP_NAMES_JSON} of them for names: keep fewer or shorter names",
+        )
+    return names
+
+
 class GroupsSettings(_Strict):
     """Entra group memberships in the tokens, for every tenant."""
 
@@ -699,7 +940,10 @@ class GroupsSettings(_Strict):
         description="Which groups Entra sends: those assigned to the app (smallest, "
         "recommended), all security groups, or all groups.",
     )
-    names: dict[Guid, Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+    names: Annotated[
+        dict[Guid, Annotated[str, Field(min_length=1, max_length=256)]],
+        AfterValidator(_group_names_fit),
+    ] = Field(
         default_factory=dict,
         description="Group object id -> name put in the tokens; when given, ids without a "
         "name are left out.",
@@ -707,6 +951,26 @@ class GroupsSettings(_Strict):
     add_to_cognito_groups: bool = Field(
         default=False, description="Also add them to the cognito:groups claim."
     )
+
+
+# The certificate check reads every tenant's metadata URL from one environment variable
+# (CertificateExpiryMonitor's METADATA_URLS, a JSON object name -> URL), and Lambda allows
+# 4 KB for all of a function's variables: this bounds the tenants one stack can monitor.
+# The URL: <login host>/<tenant id>/federationmetadata/2007-06/federationmetadata.xml?appid=<id>
+_METADATA_URL_LENGTH = len(
+    "https://login.microsoftonline.com/"  # the longest login host of the four clouds
+    + "0" * 36
+    + "/federationmetadata/2007-06/federationmetadata.xml?appid="
+    + "0" * 36
+)
+MAX_MONITORED_JSON = 4096 - 256  # the rest: the variables' names and METRIC_NAMESPACE
+
+
+def monitored_json_size(idp_names: list[str]) -> int:
+    """An upper bound of the METADATA_URLS value's size for these tenants (names as JSON
+    with non-ASCII escaped: at least as long as their UTF-8)."""
+    entries = [len(json.dumps(name)) + 1 + _METADATA_URL_LENGTH + 2 for name in idp_names]
+    return 2 + sum(entries) + max(len(entries) - 1, 0)
 
 
 class MonitoringSettings(_Strict):
@@ -745,7 +1009,7 @@ class IdentityPoolSettings(_Strict):
         default_factory=list,
         description="What the authenticated role may do; empty means nothing.",
     )
-    role_mapping_claim: str = Field(
+    role_mapping_claim: Annotated[str, AfterValidator(_claim_name)] = Field(
         default="cognito:groups",
         description="ID token claim that the role rules below match against.",
     )
@@ -811,6 +1075,10 @@ class EnvironmentConfig(_Strict):
     )
     identity_pool: IdentityPoolSettings | None = None
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    # Before clients: their custom scopes are checked against it.
+    resource_servers: Annotated[
+        list[ResourceServer], AfterValidator(_distinct_resource_servers)
+    ] = Field(default_factory=list, max_length=MAX_RESOURCE_SERVERS)
     clients: Annotated[list[AppClient], AfterValidator(_distinct_client_names)] = Field(
         min_length=1, max_length=1000
     )
@@ -863,6 +1131,40 @@ class EnvironmentConfig(_Strict):
 
     @field_validator("clients")
     @classmethod
+    def _custom_scopes_are_declared(
+        cls, clients: list[AppClient], info: ValidationInfo
+    ) -> list[AppClient]:
+        # Cognito refuses to create a client whose scope no resource server of the pool
+        # defines (the registry schema cannot say so: it is a rule across two resources).
+        if "resource_servers" not in info.data:
+            return clients  # the section itself is invalid and already reported
+        servers: list[ResourceServer] = info.data["resource_servers"]
+        declared = [value for server in servers for value in server.scope_values()]
+        for client in clients:
+            for scope in client.scopes:
+                if "/" not in scope or scope in declared:
+                    continue
+                identifier, name = scope.rsplit("/", 1)
+                server = next((s for s in servers if s.identifier == identifier), None)
+                if server is None:
+                    where = (
+                        f"no resource_servers entry has the identifier {identifier!r} "
+                        f"(declared: {[s.identifier for s in servers] or 'none'})"
+                    )
+                else:
+                    where = (
+                        f"resource server {identifier!r} has no scope {name!r} "
+                        f"(its scopes: {[s.name for s in server.scopes] or 'none'})"
+                    )
+                raise _rule(
+                    "undeclared_scope",
+                    f"client {client.name!r} asks for the scope {scope!r}, but {where}; "
+                    "Cognito refuses to create a client with an undeclared custom scope",
+                )
+        return clients
+
+    @field_validator("clients")
+    @classmethod
     def _loopback_callbacks_only_in_dev(
         cls, clients: list[AppClient], info: ValidationInfo
     ) -> list[AppClient]:
@@ -885,6 +1187,25 @@ class EnvironmentConfig(_Strict):
                         "keep it on purpose",
                     )
         return clients
+
+    @field_validator("monitoring")
+    @classmethod
+    def _monitored_urls_fit_the_environment(
+        cls, monitoring: MonitoringSettings, info: ValidationInfo
+    ) -> MonitoringSettings:
+        if not monitoring.enabled or not info.data.get("entra"):
+            return monitoring
+        names = [tenant.idp_name for tenant in info.data["entra"]]
+        size = monitored_json_size(names)
+        if size > MAX_MONITORED_JSON:
+            raise _rule(
+                "monitoring_size",
+                f"the certificate check reads the metadata URLs of all {len(names)} tenants "
+                f"from one environment variable, up to {size} characters; Lambda allows 4 KB "
+                "for all of a function's variables (about 20 tenants): set enabled: false, "
+                "or split the tenants across stacks",
+            )
+        return monitoring
 
     @field_validator("groups")
     @classmethod

@@ -10,6 +10,8 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from sso_constructs.resource_server import SsoResourceServer
+
 _STANDARD_SCOPES = {
     "openid": cognito.OAuthScope.OPENID,
     "email": cognito.OAuthScope.EMAIL,
@@ -32,7 +34,8 @@ class SsoAppClient(Construct):
 
     CDK's own defaults are permissive (both grants, every scope, callback
     https://example.com, every IdP of the pool), so every OAuth setting is passed
-    explicitly. The only direct auth flow left on is refresh-token, since sign-in happens
+    explicitly; the `resource_servers` defining its custom scopes are created first. The only
+    direct auth flow left on is refresh-token, since sign-in happens
     in the hosted UI. Token lifetimes default to 60 minutes (ID, access) and 30 days
     (refresh). When `generate_secret` is set, the secret goes to a Secrets Manager
     secret (`client_secret`), never to an output.
@@ -58,6 +61,7 @@ class SsoAppClient(Construct):
         secret_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         managed_login_branding: bool = False,
         write_attributes: cognito.ClientAttributes | None = None,
+        resource_servers: Sequence[SsoResourceServer] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         if not callback_urls:
@@ -91,6 +95,9 @@ class SsoAppClient(Construct):
         )
         cfn_client = cast(cognito.CfnUserPoolClient, self.client.node.default_child)
         cfn_client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]
+        # Cognito refuses a custom scope that no resource server of the pool defines yet.
+        for server in resource_servers:
+            self.client.node.add_dependency(server.resource_server)
         if not identity_providers:
             # CDK reads an empty list as "every IdP of the pool"; keep it truly empty.
             cfn_client.supported_identity_providers = []

@@ -40,7 +40,7 @@ from mobile_sso.config import (
     IdentityPoolSettings,
     OAuthFlow,
 )
-from sso_constructs import SsoAppClient, SsoUserPool
+from sso_constructs import SsoAppClient, SsoResourceServer, SsoUserPool
 from sso_constructs.certificate_monitor import CertificateExpiryMonitor
 from sso_constructs.entra_saml_application import (
     EntraAssignment,
@@ -119,6 +119,17 @@ class MobileSsoStack(Stack):
         order = [tenant.idp_name for tenant in config.entra]
         self.entra_apps = {name: self.entra_apps[name] for name in order}
         self.identity_providers = {name: self.identity_providers[name] for name in order}
+        self.resource_servers = {
+            server.identifier: SsoResourceServer(
+                self,
+                f"ResourceServer-{server.identifier}",
+                user_pool=self.pool.user_pool,
+                identifier=server.identifier,
+                name=server.name,
+                scopes={scope.name: scope.description for scope in server.scopes},
+            )
+            for server in config.resource_servers
+        }
         self.clients = {
             client.name: self._app_client(client, removal_policy) for client in config.clients
         }
@@ -356,6 +367,11 @@ class MobileSsoStack(Stack):
             identity_providers=providers,
             managed_login_branding=self.config.domain.managed_login_version == 2,
             write_attributes=self._mapped_attributes() if self.config.groups else None,
+            resource_servers=[
+                server
+                for identifier, server in self.resource_servers.items()
+                if identifier in client.resource_server_identifiers()
+            ],
         )
 
     def _outputs(self) -> None:

@@ -205,7 +205,15 @@ def test_unknown_scope_is_refused_with_a_suggestion() -> None:
 
 
 def test_resource_server_scope_is_accepted() -> None:
-    config = parse_config(with_client(scopes=["openid", "api.example.com/read"]), "env.yaml")
+    data = with_client(scopes=["openid", "api.example.com/read"])
+    data["resource_servers"] = [
+        {
+            "identifier": "api.example.com",
+            "name": "API",
+            "scopes": [{"name": "read", "description": "Read"}],
+        }
+    ]
+    config = parse_config(data, "env.yaml")
     assert config.clients[0].scopes == ["openid", "api.example.com/read"]
 
 
@@ -349,12 +357,21 @@ def test_entra_assignment_ids_must_be_guids() -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["ab", "a" * 33, "_Entra", "Entra "])
-def test_idp_name_must_fit_cognitos_rules(name: str) -> None:
-    assert problems_for(with_entra(idp_name=name)) == [
-        f"entra[0].idp_name: {name!r}: a Cognito identity provider name is 3-32 letters, digits, "
-        "spaces and _.+=@-, not starting with '_' or a space"
-    ]
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("ab", "a Cognito identity provider name is 3-32 characters (emoji and other characters "
+         "beyond U+FFFF count twice)"),
+        ("a" * 33, "a Cognito identity provider name is 3-32 characters (emoji and other "
+         "characters beyond U+FFFF count twice)"),
+        ("_Entra", "Cognito identity provider names may contain '_' only as the second "
+         "character; use '-' instead"),
+        ("Entra ", "Cognito identity provider names may not contain spaces or other invisible "
+         "characters (' '); write 'ContosoEU' or 'Contoso-EU'"),
+    ],
+)  # fmt: skip
+def test_idp_name_must_fit_cognitos_rules(name: str, rule: str) -> None:
+    assert problems_for(with_entra(idp_name=name)) == [f"entra[0].idp_name: {name!r}: {rule}"]
 
 
 def test_idp_name_must_not_be_a_reserved_provider() -> None:

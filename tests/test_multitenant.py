@@ -186,10 +186,10 @@ def test_idp_names_that_squash_to_the_same_output_key_are_refused(
     multitenant: EnvironmentConfig,
 ) -> None:
     data = data_of(multitenant)
-    data["entra"][1]["idp_name"] = "Con toso"
+    data["entra"][1]["idp_name"] = "Con.toso"
     assert problems_for(data) == [
-        "entra: idp names that differ only in punctuation or spaces would share stack "
-        "outputs: ['Con toso', 'Contoso']"
+        "entra: idp names that differ only in characters other than ASCII letters and digits "
+        "would share stack outputs: ['Con.toso', 'Contoso']"
     ]
 
 
