@@ -409,6 +409,21 @@ def test_transient_404_on_instantiate_is_retried(
     assert_fully_configured(emulator, event, provider)
 
 
+def test_404_on_an_instantiate_graph_carried_out_is_adopted_not_doubled(
+    emulator: EntraEmulator, provider: Provider, no_freshness: None
+) -> None:
+    # hashicorp/terraform-provider-azuread#1406: "The /instantiate operation can return a 404
+    # whilst also processing the request completely normally"; the provider polls for the
+    # object by its temporary display name, as the handler looks for its pending name.
+    emulator.fail_next("POST", r"/instantiate$", 404, "Request_ResourceNotFound", after_commit=True)
+    event = provider.create_event()
+
+    provider.deploy(event)
+
+    assert statuses(emulator, "POST", "/instantiate") == [404]
+    assert_fully_configured(emulator, event, provider)
+
+
 def test_lasting_404_on_instantiate_fails_naming_the_call(
     emulator: EntraEmulator, provider: Provider, no_freshness: None
 ) -> None:
