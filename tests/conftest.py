@@ -12,16 +12,13 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from mobile_sso.config import CONFIG_DIR_VARIABLE, EnvironmentConfig, load_config, parse_config
+from mobile_sso.config import EnvironmentConfig, load_config, parse_config
 from stacks.sso_stack import MobileSsoStack
 from tests.doctor_deployment import deployment  # noqa: F401 - the doctor tests' fixture
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Every CDK CLI the tests start inherits this: no usage telemetry leaves the machine.
 os.environ["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-# The tests read the repository's config/ (load_config("example")): a config directory named
-# in the developer's shell must not redirect them, nor the CDK apps they synthesize.
-os.environ.pop(CONFIG_DIR_VARIABLE, None)
 
 REPO = Path(__file__).resolve().parent.parent
 

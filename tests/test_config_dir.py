@@ -161,3 +161,10 @@ def test_check_response_config_dir_needs_env(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check-response", "capture.har", "--config-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "--config-dir needs --env" in result.output
+
+
+def test_the_suite_drops_the_variable_by_its_name() -> None:
+    assert (
+        f'os.environ.pop("{CONFIG_DIR_VARIABLE}", None)'
+        in (REPO / "tests" / "__init__.py").read_text()
+    )
