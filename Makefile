@@ -32,16 +32,21 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(BIN)/.installed node_modules/.installed ## install Python and Node dependencies locally
 
-# The try-signin tests drive Debian's chromium through Playwright (never Playwright's own
-# browser download). apt-get update runs only when the install fails without it.
-CHROMIUM := /usr/bin/chromium
+# The try-signin tests drive a system Chrome or Chromium through Playwright (never
+# Playwright's own browser download); tests/browser.py says which, with the system Python.
+# Only when there is none and apt-get exists (Debian, Ubuntu) is chromium installed (apt-get
+# update only when the install fails without it). Without a browser the tests skip, and
+# fail where CI is set.
+FIND_BROWSER := $(PYTHON) -m tests.browser
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-browser: ## install Debian's chromium for the browser tests (apt-get, as root or via sudo)
-	@test -x $(CHROMIUM) || { \
+browser: ## find Chrome/Chromium for the browser tests (apt-get installs one on Debian/Ubuntu)
+	@$(FIND_BROWSER) >/dev/null 2>&1 || ! command -v apt-get >/dev/null || { \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get install -y --no-install-recommends chromium \
-	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }; }
-	@test -x $(CHROMIUM) || { echo "chromium is still missing at $(CHROMIUM)" >&2; exit 1; }
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; } \
+	  || echo "apt-get could not install chromium" >&2; }
+	@if found=$$($(FIND_BROWSER)); then echo "browser tests use $$found"; else \
+	  echo "*** NOTICE: the browser tests will be skipped (and fail in CI). Install Google Chrome or Chromium, or set MOBILE_SSO_BROWSER." >&2; fi
 
 synth: install ## synthesize the ENV environment (default: example) into cdk.out/, offline
 	$(CDK) synth --no-notices --quiet -c env=$(ENV)

@@ -26,6 +26,7 @@ from mobile_sso.bootstrap_entra import (
     target_for,
 )
 from mobile_sso.cli_common import (
+    ConfigDirOption,
     ConfigFileOption,
     load_environment,
 )
@@ -44,6 +45,7 @@ def bootstrap_entra_command(
         ),
     ],
     config_file: ConfigFileOption = None,
+    config_dir: ConfigDirOption = None,
     idp: Annotated[
         str | None,
         typer.Option(
@@ -159,7 +161,7 @@ def bootstrap_entra_command(
       mobile-sso bootstrap-entra --env prod --idp Contoso --credential secret
       mobile-sso bootstrap-entra --env prod --auth device-code --yes
     """
-    config = load_environment(env, config_file, bootstrapping=True)
+    config = load_environment(env, config_file, config_dir=config_dir, bootstrapping=True)
     try:
         target = target_for(env, config, idp)
         tenant = next(t for t in config.entra if t.idp_name == target.idp_name)

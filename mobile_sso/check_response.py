@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import typer
 
 from mobile_sso import outputs
+from mobile_sso.cli_common import ConfigDirOption
 from mobile_sso.config import (
     ENTRA_EMAIL_CLAIM,
     ConfigError,
@@ -100,6 +101,7 @@ def check_response_command(
             show_default=False,
         ),
     ] = None,
+    config_dir: ConfigDirOption = None,
     outputs_file: Annotated[
         Path | None,
         typer.Option(
@@ -178,7 +180,7 @@ def check_response_command(
 
     Example: mobile-sso check-response capture.har --env prod --now 2026-11-27T09:30:00Z
     """
-    setup = _Setup(env, outputs_file, idp)
+    setup = _Setup(env, outputs_file, idp, config_dir)
     pool_id = user_pool_id or setup.output(outputs.USER_POOL_ID, "--user-pool-id")
     host = domain or setup.output(outputs.COGNITO_DOMAIN, "--domain")
     try:
@@ -216,7 +218,9 @@ def check_response_command(
 class _Setup:
     """What --env knows: the config's tenant and the deploy outputs, read only when needed."""
 
-    def __init__(self, env: str | None, outputs_file: Path | None, idp: str | None) -> None:
+    def __init__(
+        self, env: str | None, outputs_file: Path | None, idp: str | None, config_dir: Path | None
+    ) -> None:
         self.env = env
         self.outputs_file = outputs_file or (Path(f"cdk-outputs-{env}.json") if env else None)
         self.tenant: EntraTenant | None = None
@@ -225,9 +229,11 @@ class _Setup:
         if env is None:
             if idp is not None:
                 raise typer.BadParameter("--idp needs --env", param_hint="--idp")
+            if config_dir is not None:
+                raise typer.BadParameter("--config-dir needs --env", param_hint="--config-dir")
             return
         try:
-            config = load_config(env)
+            config = load_config(env, config_dir)
         except ConfigError as error:
             raise typer.BadParameter(str(error), param_hint="--env") from None
         self.stack_name = config.stack_name

@@ -1,5 +1,6 @@
-"""What the commands that work on one deployed environment share: the `--config` and
-`--outputs-file` options, loading the config, and finding the stack's outputs."""
+"""What the commands that work on one deployed environment share: the `--config`,
+`--config-dir` and `--outputs-file` options, loading the config, and finding the stack's
+outputs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mobile_sso.config import (
+    CONFIG_DIR_OPTION,
+    CONFIG_DIR_VARIABLE,
     ConfigError,
     EntraTenant,
     EnvironmentConfig,
@@ -41,6 +44,16 @@ ConfigFileOption = Annotated[
         show_default=False,
     ),
 ]
+ConfigDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        CONFIG_DIR_OPTION,
+        metavar="DIR",
+        help=f"Read <env>.yaml from DIR. Default: the directory named by {CONFIG_DIR_VARIABLE}, "
+        "else ./config if it exists, else the repository's config/.",
+        show_default=False,
+    ),
+]
 OutputsFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -54,12 +67,22 @@ OutputsFileOption = Annotated[
 
 
 def load_environment(
-    env: str, path: Path | None, *, bootstrapping: bool = False
+    env: str,
+    path: Path | None,
+    *,
+    config_dir: Path | None = None,
+    bootstrapping: bool = False,
 ) -> EnvironmentConfig:
-    """The environment's config (from `path` when given); a bad one is bad usage."""
+    """The environment's config: the file `path` when given, else `<env>.yaml` from the
+    config directory (`config_dir`, see `find_config_dir`); a bad one is bad usage."""
+    if path is not None and config_dir is not None:
+        raise typer.BadParameter(
+            f"give the file (--config) or its directory ({CONFIG_DIR_OPTION}), not both",
+            param_hint="--config",
+        )
     try:
         if path is None:
-            return load_config(env, bootstrapping=bootstrapping)
+            return load_config(env, config_dir, bootstrapping=bootstrapping)
         return load_config_file(path, bootstrapping=bootstrapping)
     except ConfigError as error:
         option = "--env" if path is None else "--config"

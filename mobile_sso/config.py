@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,7 +32,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+# The repository's config/: the last place `load_config` looks (app.py and `cdk synth` run
+# from the repository, where ./config is this same directory).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR_OPTION = "--config-dir"
+CONFIG_DIR_VARIABLE = "MOBILE_SSO_CONFIG_DIR"
 
 # Cognito's documented limits for app clients.
 MAX_URL_LENGTH = 1024
@@ -1393,18 +1400,64 @@ def load_config_file(path: Path, *, bootstrapping: bool = False) -> EnvironmentC
         raise ConfigError(path, ["the document is nested too deeply to be a config"]) from None
 
 
+@dataclass(frozen=True)
+class ConfigSearch:
+    """Where the environment files are read from, and each directory looked at on the way
+    (with what named it), for the message when a file is not there."""
+
+    directory: Path
+    searched: tuple[str, ...]
+
+
+def find_config_dir(
+    given: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ConfigSearch:
+    """The directory of the environment files: `given` (--config-dir), else the directory
+    named by MOBILE_SSO_CONFIG_DIR, else ./config when it exists, else the repository's
+    config/. The first one that applies is the one used: a directory named but missing is
+    an error later, never a silent fall-back to another environment's file."""
+    environ = os.environ if environ is None else environ
+    if given is not None:
+        return ConfigSearch(given, (f"{given} ({CONFIG_DIR_OPTION})",))
+    named = environ.get(CONFIG_DIR_VARIABLE, "")
+    if named:
+        return ConfigSearch(Path(named), (f"{named} ({CONFIG_DIR_VARIABLE})",))
+    local = (Path.cwd() if cwd is None else cwd) / "config"
+    if local.is_dir():
+        return ConfigSearch(local, (f"{local} (./config)",))
+    return ConfigSearch(
+        CONFIG_DIR,
+        (f"{local} (./config: no such directory)", f"{CONFIG_DIR} (the repository's config/)"),
+    )
+
+
 def load_config(
-    env_name: str, config_dir: Path = CONFIG_DIR, *, bootstrapping: bool = False
+    env_name: str, config_dir: Path | None = None, *, bootstrapping: bool = False
 ) -> EnvironmentConfig:
-    """The config of environment `env_name`, from `config/<env_name>.yaml`."""
+    """The config of environment `env_name`, from `<env_name>.yaml` in the directory that
+    `find_config_dir(config_dir)` picks."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", env_name):
         raise ConfigError(
             f"-c env={env_name}", ["an environment name is letters, digits, '-' and '_'"]
         )
-    path = config_dir / f"{env_name}.yaml"
+    search = find_config_dir(config_dir)
+    path = search.directory / f"{env_name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in config_dir.glob("*.yaml"))
-        raise ConfigError(path, [f"no such environment file; environments here: {known}"])
+        if search.directory.is_dir():
+            here = f"environments here: {sorted(p.stem for p in search.directory.glob('*.yaml'))}"
+        else:
+            here = f"{search.directory} is not a directory"
+        raise ConfigError(
+            path,
+            [
+                f"no such environment file; {here}; searched: "
+                f"{'; '.join(search.searched)}. Name the directory with {CONFIG_DIR_OPTION} "
+                f"DIR or the {CONFIG_DIR_VARIABLE} environment variable"
+            ],
+        )
     return load_config_file(path, bootstrapping=bootstrapping)
 
 

@@ -15,6 +15,7 @@ import typer
 
 from mobile_sso.check_response import parse_instant
 from mobile_sso.cli_common import (
+    ConfigDirOption,
     ConfigFileOption,
     OutputsFileOption,
     deployer_secret_reader,
@@ -57,6 +58,7 @@ def doctor_command(
     ],
     outputs_file: OutputsFileOption = None,
     config_file: ConfigFileOption = None,
+    config_dir: ConfigDirOption = None,
     client: Annotated[
         str | None,
         typer.Option(
@@ -131,7 +133,7 @@ def doctor_command(
       mobile-sso doctor --env prod --entra-credentials cli --client ios
       mobile-sso doctor --env prod --skip-entra --json
     """
-    config = load_environment(env, config_file)
+    config = load_environment(env, config_file, config_dir=config_dir)
     if client is not None and client not in {c.name for c in config.clients}:
         known = ", ".join(c.name for c in config.clients)
         raise typer.BadParameter(

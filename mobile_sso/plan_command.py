@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mobile_sso.cli_common import ConfigFileOption, load_environment
+from mobile_sso.cli_common import ConfigDirOption, ConfigFileOption, load_environment
 from mobile_sso.plan import (
     Plan,
     PlanError,
@@ -99,6 +99,7 @@ def plan_command(
         bool, typer.Option("--json", help="Print the plan as JSON on standard output.")
     ] = False,
     config_file: ConfigFileOption = None,
+    config_dir: ConfigDirOption = None,
 ) -> None:
     """Compare the new template with the deployed (or a base) one, with a verdict per change.
 
@@ -109,7 +110,7 @@ def plan_command(
 
     Example: make synth ENV=prod && mobile-sso plan --env prod
     """
-    config = load_environment(env, config_file)
+    config = load_environment(env, config_file, config_dir=config_dir)
     accepted = [*config.accept_breaking, *(accept or [])]
     try:
         new = read_template(head, config.stack_name)

@@ -31,6 +31,7 @@ import typer
 
 from mobile_sso import outputs as keys
 from mobile_sso.cli_common import (
+    ConfigDirOption,
     ConfigFileOption,
     OutputsFileOption,
     deployer_secret_reader,
@@ -327,6 +328,7 @@ def rotate_certificate_command(
     ] = False,
     outputs_file: OutputsFileOption = None,
     config_file: ConfigFileOption = None,
+    config_dir: ConfigDirOption = None,
     entra_credentials: Annotated[
         CredentialSource | None,
         typer.Option(
@@ -354,7 +356,7 @@ def rotate_certificate_command(
       mobile-sso rotate-certificate --env prod --dry-run
       mobile-sso rotate-certificate --env prod --idp Contoso
     """
-    config = load_environment(env, config_file)
+    config = load_environment(env, config_file, config_dir=config_dir)
     tenant = _tenant(config, idp)
     try:
         found = stack_outputs(env, config, outputs_file)

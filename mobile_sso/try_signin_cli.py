@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mobile_sso.cli_common import (
+    ConfigDirOption,
     ConfigFileOption,
     OutputsFileOption,
     load_environment,
@@ -94,6 +95,7 @@ def try_signin_command(
     ] = None,
     outputs_file: OutputsFileOption = None,
     config_file: ConfigFileOption = None,
+    config_dir: ConfigDirOption = None,
     no_browser: Annotated[
         bool,
         typer.Option(
@@ -148,7 +150,7 @@ def try_signin_command(
       mobile-sso try-signin --env dev
       mobile-sso try-signin --env dev --client cli --idp ContosoEU --json
     """
-    config = load_environment(env, config_file)
+    config = load_environment(env, config_file, config_dir=config_dir)
     try:
         outputs = stack_outputs(env, config, outputs_file)
         target = _target(outputs, client, idp)

@@ -13,8 +13,9 @@ import pytest
 from tests.conftest import REPO
 
 
-def cdk_synth(env_name: str, outdir: Path) -> subprocess.CompletedProcess[str]:
-    """`npx cdk synth -c env=NAME` as a user runs it, with every AWS credential hidden."""
+def cdk_synth(env_name: str, outdir: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`npx cdk synth -c env=NAME` as a user runs it, with every AWS credential hidden (and
+    the environment `variables` added)."""
     npx = shutil.which("npx")
     if npx is None or not (REPO / "node_modules" / "aws-cdk").is_dir():
         pytest.fail("the CDK CLI is not installed: run `make install`")
@@ -23,6 +24,7 @@ def cdk_synth(env_name: str, outdir: Path) -> subprocess.CompletedProcess[str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        **variables,
     }
     command = [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet"]
     return subprocess.run(  # noqa: S603 - fixed arguments
@@ -51,3 +53,14 @@ def test_cdk_cli_refuses_an_invalid_config_with_its_message(tmp_path: Path) -> N
     assert "nosuchenv.yaml: no such environment file; environments here: ['example'" in (
         result.stderr
     )
+
+
+@pytest.mark.synth
+def test_cdk_cli_reads_the_config_directory_the_variable_names(tmp_path: Path) -> None:
+    named = tmp_path / "configs"
+    named.mkdir()
+    text = (REPO / "config" / "example.yaml").read_text()
+    (named / "staging.yaml").write_text(text.replace("MobileSso-Example", "MobileSso-Staging"))
+    result = cdk_synth("staging", tmp_path / "cdk.out", MOBILE_SSO_CONFIG_DIR=str(named))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "cdk.out" / "MobileSso-Staging.template.json").is_file()

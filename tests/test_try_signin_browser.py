@@ -1,5 +1,6 @@
-"""`mobile-sso try-signin` in a real headless browser (Debian's chromium, driven by
-Playwright) against the emulated hosted UI, token endpoint, JWKS and Entra SAML IdP.
+"""`mobile-sso try-signin` in a real headless browser (the system's Chrome or Chromium,
+found by tests/browser.py, driven by Playwright) against the emulated hosted UI, token
+endpoint, JWKS and Entra SAML IdP.
 
 The browser follows the real chain: /oauth2/authorize -> Entra's page, which auto-posts a
 signed SAMLResponse -> /saml2/idpresponse -> the loopback callback URL the command listens on.
@@ -22,6 +23,7 @@ from typer.testing import CliRunner, Result
 from mobile_sso import try_signin_cli
 from mobile_sso.cli import app
 from mobile_sso.try_signin import Opener
+from tests.browser import find_browser, require_browser
 from tests.signin_emulator import Behaviour, SignInEmulator
 from tests.signin_emulator.environment import (
     Environment,
@@ -31,7 +33,6 @@ from tests.signin_emulator.environment import (
 )
 from tests.signin_emulator.server import RELAY_STATE_ERROR
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling Google's services, which
 # floods a machine without a route to them.
 CHROMIUM_ARGS = [
@@ -50,15 +51,11 @@ SIGN_IN_TIMEOUT = "15"  # seconds; a sign-in against the emulator takes well und
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"Debian's chromium is not installed at {CHROMIUM}, and the browser tests need "
-            "it: run `make browser` (apt-get install -y --no-install-recommends chromium)"
-        )
+    executable = require_browser(find_browser())  # skips without one, fails in CI
     with sync_playwright() as playwright:
         # launch() gives the browser a fresh temporary profile (user-data dir) of its own.
         launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=STEP_TIMEOUT_MS
+            executable_path=executable, args=CHROMIUM_ARGS, timeout=STEP_TIMEOUT_MS
         )
         yield launched
         launched.close()
