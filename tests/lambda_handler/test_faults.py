@@ -327,7 +327,7 @@ def test_update_that_crashed_midway_is_rolled_back_by_the_next_update(
     failing = provider.update_event(
         event, physical_id, ReplyUrl="https://sso.example.com/saml2/idpresponse"
     )
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^update_application$"):
         provider.on_event(failing, runtime_with(open_graph=crashing("update_application", 1)))
     assert only_application(emulator)["web"]["redirectUris"] == [
         "https://sso.example.com/saml2/idpresponse"
@@ -348,7 +348,8 @@ def test_crash_in_the_first_create_of_a_stack_leaves_no_orphan_once_it_is_recrea
     seeded: set[str],
 ) -> None:
     event = provider.create_event()
-    with pytest.raises(Crash):  # right after the PATCH that names, tags and addresses the app
+    # Right after the PATCH that names, tags and addresses the app.
+    with pytest.raises(Crash, match=r"^update_application$"):
         provider.on_event(event, runtime_with(open_graph=crashing("update_application", 1)))
     half_made = only_application(emulator)["id"]
     # The Provider framework answers FAILED with its CREATE_FAILED marker as the physical id
