@@ -200,7 +200,10 @@ def test_dry_run_prints_each_call_and_writes_nothing_anywhere(tenant: Tenant) ->
 
     assert tenant.writes() == []
     assert tenant.entra.applications() == []
-    with pytest.raises(tenant.secrets.exceptions.ResourceNotFoundException):
+    with pytest.raises(
+        tenant.secrets.exceptions.ResourceNotFoundException,
+        match="Secrets Manager can't find the specified secret",
+    ):
         tenant.secrets.describe_secret(SecretId=SECRET)
     assert f"PATCH /applications(uniqueName='{UNIQUE_NAME}') (Prefer: create-if-missing)" in (
         result.stdout
@@ -251,7 +254,10 @@ def test_federated_mode_adds_the_credential_and_stores_no_secret(tenant: Tenant)
         SUBJECT,
         ["api://AzureADTokenExchange"],
     )
-    with pytest.raises(tenant.secrets.exceptions.ResourceNotFoundException):
+    with pytest.raises(
+        tenant.secrets.exceptions.ResourceNotFoundException,
+        match="Secrets Manager can't find the specified secret",
+    ):
         tenant.secrets.describe_secret(SecretId=SECRET)
     assert tenant.deployer()["appId"] in result.stdout
 

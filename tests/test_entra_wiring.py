@@ -145,7 +145,9 @@ def test_idp_maps_name_claims_when_configured() -> None:
 
 
 def test_every_client_offers_the_idp_by_default(example_template: Template) -> None:
-    for client in resources_of(example_template, "AWS::Cognito::UserPoolClient").values():
+    clients = resources_of(example_template, "AWS::Cognito::UserPoolClient")
+    assert clients
+    for client in clients.values():
         # A Ref (not a literal name) orders the client after the IdP it names.
         assert client["Properties"]["SupportedIdentityProviders"] == [
             {"Ref": "EntraIdpEntraID013A6CB0"}

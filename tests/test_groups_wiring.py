@@ -72,7 +72,9 @@ def test_idp_maps_the_groups_claim_and_its_overage_marker(groups_template: Templ
 
 
 def test_clients_may_write_every_mapped_attribute(groups_template: Template) -> None:
-    for client in groups_template.find_resources("AWS::Cognito::UserPoolClient").values():
+    clients = groups_template.find_resources("AWS::Cognito::UserPoolClient")
+    assert clients
+    for client in clients.values():
         assert client["Properties"]["WriteAttributes"] == [
             "custom:groups",
             "custom:groups_overage",

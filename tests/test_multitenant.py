@@ -118,6 +118,7 @@ def test_adding_a_tenant_changes_only_its_resources_and_the_client_lists(
         }
         assert "Northwind" in json.dumps(new["Environment"])
     # The shared handlers' roles may now also read the new tenant's secret, and nothing more.
+    assert policies, "the shared handlers' policies name the new tenant's secret"
     for logical_id in policies:
         (old,) = before[logical_id]["Properties"]["PolicyDocument"]["Statement"]
         (new,) = after[logical_id]["Properties"]["PolicyDocument"]["Statement"]
@@ -128,6 +129,7 @@ def test_adding_a_tenant_changes_only_its_resources_and_the_client_lists(
             "mobile-sso/entra-deployer-northwind-AbCdEf"
         ]
     assert {k for k in clients if "contoso" in k.lower()} == set(), "kiosk lists only Contoso"
+    assert clients, "the clients that offer every tenant offer the new one"
     for logical_id in clients:
         old, new = before[logical_id]["Properties"], after[logical_id]["Properties"]
         assert {k: v for k, v in old.items() if k != "SupportedIdentityProviders"} == {

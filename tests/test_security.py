@@ -185,6 +185,7 @@ def test_no_property_or_output_is_named_like_a_credential(name: str) -> None:
         "Outputs": body.get("Outputs", {}),
         "Parameters": body.get("Parameters", {}),
     }
+    assert resources(body)
     offending = []
     for section, content in sections.items():
         kind = resources(body).get(section, {}).get("Type", section)
@@ -293,7 +294,8 @@ def test_no_output_reads_the_generated_client_secret(name: str) -> None:
     body = template(name)
     lookups = set(resources(body, CLIENT_SECRET_LOOKUP))
 
-    for key, output in body.get("Outputs", {}).items():
+    assert body.get("Outputs")
+    for key, output in body["Outputs"].items():
         text = json.dumps(output["Value"])
         assert CLIENT_SECRET_ATTRIBUTE not in text, key
         assert not any(lookup in text for lookup in lookups), key
@@ -312,6 +314,7 @@ def test_generated_client_secret_reaches_only_its_secrets_manager_secret() -> No
     ]
 
     assert len(lookups) == len(config_named("client-secrets").clients)
+    assert readers
     assert all(re.fullmatch(r"\w+/SecretString", reader) for reader in readers), readers
     for lookup in lookups.values():
         # CDK's AwsCustomResource would otherwise log the DescribeUserPoolClient answer.
@@ -445,8 +448,10 @@ def test_entra_provider_roles_hold_only_the_justified_actions(name: str) -> None
 @pytest.mark.parametrize("name", IAM_CONFIGS)
 def test_entra_provider_roles_trust_only_lambda_or_step_functions(name: str) -> None:
     body = template(name)
+    kinds = provider_role_kinds(body)
 
-    for role, kind in provider_role_kinds(body).items():
+    assert kinds
+    for role, kind in kinds.items():
         trust = resources(body)[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         service = "states.amazonaws.com" if kind == "waiter" else "lambda.amazonaws.com"
         assert trust == [
@@ -465,6 +470,7 @@ def test_entra_provider_policies_name_their_resources(name: str) -> None:
     machines = set(resources(body, "AWS::StepFunctions::StateMachine"))
     statements = statements_by_role(body)
 
+    assert kinds
     for role in kinds:
         for statement in statements.get(role, []):
             for resource in as_list(statement["Resource"]):

@@ -175,6 +175,7 @@ class EntraEmulator:
         self._slows: list[_Slow] = []
         self._drops: list[_Drop] = []
         self._recorded: list[RecordedRequest] = []
+        self._in_flight = 0
         self.internal_errors: list[str] = []
         self._tmp: Path | None = None
         self._servers: list[LocalServer] = []
@@ -606,6 +607,12 @@ class EntraEmulator:
         with self._lock:
             return [r for r in self._recorded if server in ("all", r.server)]
 
+    def in_flight(self) -> int:
+        """Requests received and not yet answered (e.g. held by `slow_next` after the client
+        gave up on them): 0 once every late operation has landed."""
+        with self._lock:
+            return self._in_flight
+
     def clear_requests(self) -> None:
         with self._lock:
             self._recorded.clear()
@@ -634,6 +641,15 @@ class EntraEmulator:
             )
 
     def _dispatch(self, server: Server, request: HttpRequest) -> HttpResponse | None:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._answer(server, request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, server: Server, request: HttpRequest) -> HttpResponse | None:
         fault: str | None = None
         slow: _Slow | None = self._take(self._slows, server, request)
         if slow is not None:

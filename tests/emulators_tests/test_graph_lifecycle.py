@@ -205,7 +205,9 @@ def test_identifier_uri_held_by_a_live_app_is_refused(emulator: EntraEmulator) -
             created = await instantiate(client, "Second")
             assert created.application
             assert created.application.id
-            with pytest.raises(ODataError) as refused:
+            with pytest.raises(
+                ODataError, match=r"^Another object with the same value for property identifierUris"
+            ) as refused:
                 await client.applications.by_application_id(created.application.id).patch(
                     Application(identifier_uris=[ENTITY_ID])
                 )
@@ -280,7 +282,9 @@ def test_deleting_a_saml_service_principal_directly_is_refused(emulator: EntraEm
                 sp_id
             )
             await sp.patch(ServicePrincipal(preferred_single_sign_on_mode="saml"))
-            with pytest.raises(ODataError) as refused:
+            with pytest.raises(
+                ODataError, match=r"^The service principal of a SAML application cannot be deleted"
+            ) as refused:
                 await sp.delete()
             assert graph_error(refused)[0] == 400
 
@@ -305,12 +309,14 @@ def test_assignment_rules(emulator: EntraEmulator) -> None:
                 .service_principals.by_service_principal_id(sp_id)
                 .app_role_assigned_to
             )
-            for bad in (
-                assignment(str(uuid.uuid4())),
-                assignment(user_id, uuid.UUID(int=0)),
-                assignment(user_id, uuid.uuid4()),
+            unknown_user = r"^Invalid value specified for property 'principalId'"
+            unknown_role = r"^Permission being assigned was not found on application "
+            for bad, reason in (
+                (assignment(str(uuid.uuid4())), unknown_user),
+                (assignment(user_id, uuid.UUID(int=0)), unknown_role),
+                (assignment(user_id, uuid.uuid4()), unknown_role),
             ):
-                with pytest.raises(ODataError) as refused:
+                with pytest.raises(ODataError, match=reason) as refused:
                     await assigned.post(bad)
                 assert graph_error(refused)[0] == 400
             made = await assigned.post(assignment(user_id))
@@ -336,15 +342,20 @@ def test_activating_a_certificate_the_app_does_not_have_is_refused(
             sp = graph_client(emulator, credential).service_principals.by_service_principal_id(
                 sp_id
             )
-            with pytest.raises(ODataError) as refused:
+            with pytest.raises(
+                ODataError,
+                match=r"^Invalid value specified for property 'preferredTokenSigningKeyThumbprint'",
+            ) as refused:
                 await sp.patch(ServicePrincipal(preferred_token_signing_key_thumbprint="AB" * 20))
             assert graph_error(refused)[0] == 400
-            for name, end in (
-                ("Contoso", None),
-                ("CN=Contoso", dt.datetime.now(dt.UTC) - dt.timedelta(days=1)),
-                ("CN=Contoso", dt.datetime.now(dt.UTC) + dt.timedelta(days=4 * 365)),
+            for name, end, bad_property in (
+                ("Contoso", None, "displayName"),
+                ("CN=Contoso", dt.datetime.now(dt.UTC) - dt.timedelta(days=1), "endDateTime"),
+                ("CN=Contoso", dt.datetime.now(dt.UTC) + dt.timedelta(days=4 * 365), "endDateTime"),
             ):
-                with pytest.raises(ODataError) as bad_cert:
+                with pytest.raises(
+                    ODataError, match=rf"^Invalid value specified for property '{bad_property}'"
+                ) as bad_cert:
                     await sp.add_token_signing_certificate.post(
                         AddTokenSigningCertificatePostRequestBody(
                             display_name=name, end_date_time=end

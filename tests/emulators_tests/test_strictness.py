@@ -146,7 +146,9 @@ def test_a_base_url_with_a_trailing_slash_is_refused(emulator: EntraEmulator) ->
         async with secret_credential(emulator) as credential:
             client = graph_client(emulator, credential)
             client.request_adapter.base_url = emulator.graph_base_url + "/v1.0/"
-            with pytest.raises(ODataError) as refused:
+            with pytest.raises(
+                ODataError, match=r"^Resource not found for the segment '' in '/v1\.0//applications"
+            ) as refused:
                 await client.applications.get()
             return refused.value.response_status_code
 

@@ -66,7 +66,10 @@ def test_disabled_outbound_federation_is_boto3s_modelled_error(sts: StsEmulator)
     sts.enabled = False
     sts_client = client(sts)
 
-    with pytest.raises(sts_client.exceptions.OutboundWebIdentityFederationDisabledException):
+    with pytest.raises(
+        sts_client.exceptions.OutboundWebIdentityFederationDisabledException,
+        match="Outbound web identity federation is disabled for this account",
+    ):
         sts_client.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.lambda_handler.test_lifecycle import (
     only_application,
     update,
 )
+from tests.polling import wait_until
 
 DRIFTED_REPLY_URL = "https://portal-edit.example.com/saml2/idpresponse"
 
@@ -70,7 +70,8 @@ def test_patch_that_times_out_is_retried_and_the_create_succeeds(
     event = provider.create_event()
 
     provider.deploy(event)
-    time.sleep(1.0)  # the timed-out PATCH lands late, with the same values
+    # The timed-out PATCH lands late, with the same values.
+    wait_until(lambda: emulator.in_flight() == 0, "the timed-out PATCH to land")
 
     timed_out = [r for r in emulator.requests() if r.fault == "slow"]
     assert [r.method for r in timed_out] == ["PATCH"]
@@ -95,7 +96,8 @@ def test_graph_that_keeps_timing_out_fails_with_a_reason_naming_the_step(
         "PATCH /servicePrincipals/{id} -> no answer (ReadTimeout)"
     )
     assert "Still failing after" in reason
-    time.sleep(1.6)  # the slow requests land; the failed Create already deleted its app
+    # The slow requests land; the failed Create already deleted its app.
+    wait_until(lambda: emulator.in_flight() == 0, "the timed-out PATCHes to land")
     assert emulator.applications() == []
 
 
@@ -107,7 +109,7 @@ def test_instantiate_that_times_out_but_lands_later_is_swept(
     emulator.slow_next("POST", r"/instantiate$", http_timeout() + 0.5)
     event = provider.create_event()
     response = provider.on_event(event)
-    time.sleep(1.0)  # the first instantiate lands
+    wait_until(lambda: emulator.in_flight() == 0, "the first instantiate to land")
 
     provider.until_complete(event, response)
 
@@ -325,7 +327,7 @@ def test_update_that_crashed_midway_is_rolled_back_by_the_next_update(
     failing = provider.update_event(
         event, physical_id, ReplyUrl="https://sso.example.com/saml2/idpresponse"
     )
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^update_application$"):
         provider.on_event(failing, runtime_with(open_graph=crashing("update_application", 1)))
     assert only_application(emulator)["web"]["redirectUris"] == [
         "https://sso.example.com/saml2/idpresponse"
@@ -346,7 +348,8 @@ def test_crash_in_the_first_create_of_a_stack_leaves_no_orphan_once_it_is_recrea
     seeded: set[str],
 ) -> None:
     event = provider.create_event()
-    with pytest.raises(Crash):  # right after the PATCH that names, tags and addresses the app
+    # Right after the PATCH that names, tags and addresses the app.
+    with pytest.raises(Crash, match=r"^update_application$"):
         provider.on_event(event, runtime_with(open_graph=crashing("update_application", 1)))
     half_made = only_application(emulator)["id"]
     # The Provider framework answers FAILED with its CREATE_FAILED marker as the physical id

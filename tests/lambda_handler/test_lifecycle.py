@@ -519,7 +519,7 @@ def test_create_retried_after_a_crash_adopts_the_half_made_application(
     occurrence: int,
 ) -> None:
     event = provider.create_event()
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=rf"^{method}$"):
         provider.on_event(event, runtime_with(open_graph=crashing(method, occurrence)))
 
     provider.deploy(event)
@@ -532,7 +532,8 @@ def test_create_with_group_claims_retried_after_a_crash_ends_with_them_set(
     emulator: EntraEmulator, provider: Provider, runtime_with: Callable[..., Runtime]
 ) -> None:
     event = provider.create_event("create-groups")
-    with pytest.raises(Crash):  # right after the PATCH that sets groupMembershipClaims
+    # Right after the PATCH that sets groupMembershipClaims.
+    with pytest.raises(Crash, match=r"^update_application$"):
         provider.on_event(event, runtime_with(open_graph=crashing("update_application", 2)))
 
     provider.deploy(event)
@@ -733,7 +734,11 @@ def test_failed_update_is_rolled_back_to_the_previous_properties(
     )
     emulator.set_roles(["Application.ReadWrite.All"])  # assignments now fail: 403
 
-    with pytest.raises(ProvisioningError):
+    with pytest.raises(
+        ProvisioningError,
+        match=r"^Could not assign a user or group: "
+        r"POST /servicePrincipals/\{id\}/appRoleAssignedTo -> 403 Authorization_RequestDenied\.",
+    ):
         provider.on_event(failing)
     half_updated = only_application(emulator)
     assert half_updated["displayName"] == "Mobile SSO (renamed)"  # steps before the failure

@@ -85,7 +85,7 @@ def test_utf32_document_is_not_read() -> None:
 
 
 def test_html_error_page_is_not_metadata() -> None:
-    with pytest.raises(MetadataNotReady):
+    with pytest.raises(MetadataNotReady, match=r"^root element is html, not EntityDescriptor$"):
         signing_thumbprints(b"<html><body>AADSTS700016</body></html>")
 
 

@@ -73,7 +73,7 @@ def test_identifier_uri_conflict_is_never_taken_for_replication_lag() -> None:
     clock = FakeClock()
     conflict = GraphError(400, "Request_BadRequest", "same value for property identifierUris")
 
-    with pytest.raises(StepFailed):
+    with pytest.raises(StepFailed, match=r"-> 400 Request_BadRequest: same value for property"):
         asyncio.run(retrier(clock).run(STEP, failing(conflict), fresh_until=10.0))
 
     assert clock.slept == []
@@ -83,7 +83,7 @@ def test_gives_up_when_the_next_wait_would_pass_the_deadline() -> None:
     clock = FakeClock()
     throttled = GraphError(429, "TooManyRequests", retry_after=30)
 
-    with pytest.raises(StepFailed) as failure:
+    with pytest.raises(StepFailed, match=r"-> 429 TooManyRequests") as failure:
         asyncio.run(retrier(clock, deadline=45.0).run(STEP, failing(throttled, throttled)))
 
     assert clock.slept == [30]

@@ -97,7 +97,9 @@ def test_create_never_touches_an_unmarked_application_with_the_same_name(
 def test_create_that_fails_deletes_what_it_made(service: SamlAppService, fake: FakeGraph) -> None:
     fake.fail("assign", GraphError(403, "Authorization_RequestDenied", "Insufficient privileges"))
 
-    with pytest.raises(StepFailed):
+    with pytest.raises(
+        StepFailed, match=r"^assign a user or group: .*-> 403 Authorization_RequestDenied"
+    ):
         asyncio.run(service.create(OWNER, PROPS))
 
     assert fake.apps == {}
@@ -249,7 +251,7 @@ def test_404_on_an_old_application_is_not_retried(
     fake.fail("find_service_principal", NOT_FOUND)
     fake.sps.clear()
 
-    with pytest.raises(StepFailed) as failure:
+    with pytest.raises(StepFailed, match=r"^read the service principal: .*-> 404 ") as failure:
         asyncio.run(service.update(OWNER, made.application_object_id, PROPS, PROPS, None))
 
     assert failure.value.error.status == 404
@@ -261,7 +263,9 @@ def test_retries_stop_before_the_deadline_would_pass(
 ) -> None:
     fake.fail("instantiate", *[UNAVAILABLE] * 100)
 
-    with pytest.raises(StepFailed) as failure:
+    with pytest.raises(
+        StepFailed, match=r"^find or instantiate the SAML application: .*-> 503 "
+    ) as failure:
         asyncio.run(service.create(OWNER, PROPS))
 
     assert failure.value.gave_up_after is not None

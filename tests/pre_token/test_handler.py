@@ -13,6 +13,8 @@ from pre_token_groups.groups import ConfigError
 from pre_token_groups.handler import handler
 from pre_token_groups.tenants import EmailDomainRefused
 
+from tests.pre_token.test_tenants import REFUSAL
+
 EVENTS = Path(__file__).parent / "events"
 ADMINS = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 PILOTS = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
@@ -248,7 +250,7 @@ def test_the_check_also_refuses_a_token_refresh(monkeypatch: pytest.MonkeyPatch)
     event = load("v2-cross-tenant")
     event["triggerSource"] = "TokenGeneration_RefreshTokens"
 
-    with pytest.raises(EmailDomainRefused):
+    with pytest.raises(EmailDomainRefused, match=REFUSAL):
         handler(event, None)
 
 
@@ -257,7 +259,7 @@ def test_the_check_also_refuses_a_v1_event(monkeypatch: pytest.MonkeyPatch) -> N
     event = load("v2-cross-tenant")
     event["version"] = "1"
 
-    with pytest.raises(EmailDomainRefused):
+    with pytest.raises(EmailDomainRefused, match=REFUSAL):
         handler(event, None)
 
 
@@ -266,7 +268,7 @@ def test_the_refusal_is_logged_with_provider_and_domain_never_the_address(
 ) -> None:
     monkeypatch.setenv("TENANT_EMAIL_DOMAINS", TENANTS)
 
-    with pytest.raises(EmailDomainRefused):
+    with pytest.raises(EmailDomainRefused, match=REFUSAL):
         handler(load("v2-cross-tenant"), None)
 
     [record] = [r for r in caplog.records if r.name == "pre_token_groups"]
