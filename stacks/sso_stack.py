@@ -88,7 +88,9 @@ class MobileSsoStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        # The stack's own tags, which CloudFormation also puts on every taggable resource:
+        # under @aws-cdk/core:explicitStackTags, Tags.of(self) below reaches the resources only.
+        super().__init__(scope, construct_id, tags=dict(config.tags), **kwargs)
         self.config = config
         removal_policy = _REMOVAL[config.removal_policy.value]
 

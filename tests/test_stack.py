@@ -146,6 +146,17 @@ def test_client_secret_lookup_does_not_log_the_response() -> None:
     assert '"logApiResponseData":false' in create_call
 
 
+def test_client_secret_lookup_function_gets_no_log_group_named_by_the_template() -> None:
+    """Lambda made `/aws/lambda/<function>` when a deployed stack's lookup ran: a template that
+    names it too fails the update with AlreadyExists (useCdkManagedLogGroup, docs/FEATURE-FLAGS.md).
+    """
+    template = template_of(secret_client_config())
+    (lookup,) = template.find_resources("Custom::DescribeCognitoUserPoolClient").values()
+    function_id = lookup["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    assert function_id in template.find_resources("AWS::Lambda::Function")
+    assert function_id not in json.dumps(template.find_resources("AWS::Logs::LogGroup"))
+
+
 def test_implicit_grant_only_for_the_client_that_asks() -> None:
     template = template_of(secret_client_config())
     template.has_resource_properties(
@@ -182,6 +193,16 @@ def test_config_tags_reach_the_user_pool(example_template: Template) -> None:
         "AWS::Cognito::UserPool",
         {"UserPoolTags": {"project": "cognito-entra-sso", "environment": "example"}},
     )
+
+
+def test_config_tags_are_the_cloudformation_stacks_own_tags() -> None:
+    """Stack tags, which CloudFormation puts on every taggable resource, are set explicitly
+    (explicitStackTags: `Tags.of(stack)` reaches only the template's resources)."""
+    config = load_config("example")
+    app = cdk_app()
+    build_stack(config, app)
+    stack = app.synth().get_stack_by_name(config.stack_name)
+    assert stack.tags == {"project": "cognito-entra-sso", "environment": "example"}
 
 
 def test_cognito_users_offered_only_when_asked(config_with: ConfigWith) -> None:

@@ -38,12 +38,31 @@ def cdk_synth(env_name: str, outdir: Path, **variables: str) -> subprocess.Compl
     )
 
 
+@pytest.fixture(scope="module")
+def example_synth(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One CLI synth of the example for the tests that read its output."""
+    outdir = tmp_path_factory.mktemp("synth") / "cdk.out"
+    return cdk_synth("example", outdir), outdir
+
+
 @pytest.mark.synth
-def test_cdk_cli_synthesizes_the_example_without_credentials(tmp_path: Path) -> None:
-    result = cdk_synth("example", tmp_path / "cdk.out")
+def test_cdk_cli_synthesizes_the_example_without_credentials(
+    example_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, outdir = example_synth
     assert result.returncode == 0, result.stdout + result.stderr
-    template = json.loads((tmp_path / "cdk.out" / "MobileSso-Example.template.json").read_text())
+    template = json.loads((outdir / "MobileSso-Example.template.json").read_text())
     assert "UserPool335E89E8" in template["Resources"]
+
+
+@pytest.mark.synth
+def test_cdk_cli_finds_no_feature_flag_left_unconfigured(
+    example_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, _ = example_synth
+    assert "feature flags are not configured" not in result.stdout + result.stderr
 
 
 @pytest.mark.synth
