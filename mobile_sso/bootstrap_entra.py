@@ -153,7 +153,7 @@ def target_for(env: str, config: EnvironmentConfig, idp: str | None) -> Target:
     if not config.entra:
         raise BootstrapError(
             f"environment {env} configures no Entra tenant (entra: is empty)",
-            "Add the tenant to the config's entra list (README, 'Configure your environment').",
+            "Add the tenant to the config's entra list (docs/configuration.md).",
         )
     names = [tenant.idp_name for tenant in config.entra]
     if idp is None:

@@ -43,7 +43,7 @@ from mobile_sso.saml_check import (
 from mobile_sso.terminal import visible
 
 METADATA_TIMEOUT_SECONDS = 15
-# The exit codes the README and --help document.
+# The exit codes docs/troubleshooting.md and --help document.
 EXIT_ACCEPTED = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2  # typer's own code for bad usage

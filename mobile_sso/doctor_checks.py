@@ -1466,7 +1466,7 @@ def _check_outbound_federation(run: _Run, iam: IamClient) -> str | None:
             f"outbound identity federation is off in AWS account {run.config.account}: the "
             "Entra handler cannot get the web identity token it signs in to Entra with",
             "Run aws iam enable-outbound-web-identity-federation once in the account "
-            "(README: Secretless: federated credentials, step 1)",
+            "(docs/entra-setup.md: Secretless: federated credentials, step 1)",
             "deploys fail: the Entra application's Create ends with "
             "OutboundWebIdentityFederationDisabledException",
         )

@@ -567,7 +567,7 @@ def read_deployer_secret(reference: str, client: SecretsClient) -> DeployerSecre
     ):
         raise EntraReadError(
             f"the deployer secret {reference} is not of the expected shape {EXPECTED_SHAPE}",
-            "Store the credentials as README 'One-time Entra set-up' shows.",
+            "Store the credentials as docs/entra-setup.md shows.",
         )
     return DeployerSecret(
         tenant_id=str(data["tenantId"]),

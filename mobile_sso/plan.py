@@ -58,7 +58,7 @@ CFN_CUSTOM_RESOURCE_UPDATE = (
     "crpg-ref-requesttypes-update.html"
 )
 REGISTRY_SCHEMA = "CloudFormation registry schema (cfn-lint data): createOnlyProperties"
-PROJECT_RULE = "README.md, Reviewing a change (the project's own sign-in rules)"
+PROJECT_RULE = "docs/reviewing-changes.md (the project's own sign-in rules)"
 
 # Settings Cognito locks when the pool is made ("Updating user pool and app client
 # configuration": "You can't change ... after you create the user pool").

@@ -675,7 +675,7 @@ def advice_for(error: str, description: str, env: str = "<env>") -> tuple[Advice
     """The doctor's reading of an error Cognito sent back, most specific first."""
     doctor = f"mobile-sso doctor --env {env}"
     check = (
-        f"capture the SAML response (README: 'check a SAML response') and run "
+        f"capture the SAML response (docs/troubleshooting.md: 'check a SAML response') and run "
         f"mobile-sso check-response FILE --env {env}"
     )
     text = f"{error} {description}"
