@@ -210,6 +210,6 @@ def test_a_missing_file_and_an_unknown_anchor_are_reported(tmp_path: Path) -> No
 
 
 def test_the_readme_is_a_front_door_of_at_most_12_kb() -> None:
-    readme = REPO / "README.md"
+    readme = ROOT / "README.md"
     assert readme.stat().st_size <= 12 * 1024, "move reference material into docs/"
     assert "## Quick start" in readme.read_text()
