@@ -23,9 +23,14 @@ os.environ["CDK_DISABLE_CLI_TELEMETRY"] = "true"
 REPO = Path(__file__).resolve().parent.parent
 
 
+def data_of(config: EnvironmentConfig) -> dict[str, Any]:
+    """A config as plain data (as a file would hold it), for tests that change values."""
+    return config.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def example_data() -> dict[str, Any]:
     """The example environment as plain data, for tests that change one value."""
-    return load_config("example").model_dump(mode="json", by_alias=True, exclude_none=True)
+    return data_of(load_config("example"))
 
 
 def make_config(**changes: Any) -> EnvironmentConfig:
@@ -68,6 +73,16 @@ def template_of(config: EnvironmentConfig) -> Template:
 @pytest.fixture(scope="session")
 def example_template() -> Template:
     return template_of(load_config("example"))
+
+
+@pytest.fixture(scope="module")
+def multitenant() -> EnvironmentConfig:
+    return load_config("example-multitenant")
+
+
+@pytest.fixture(scope="module")
+def multitenant_template(multitenant: EnvironmentConfig) -> Template:
+    return template_of(multitenant)
 
 
 @pytest.fixture

@@ -8,25 +8,11 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from mobile_sso.config import ConfigError, EnvironmentConfig, load_config, parse_config
+from mobile_sso.config import ConfigError, EnvironmentConfig, parse_config
 from sso_constructs.entra_saml_application import RESOURCE_TYPE
-from tests.conftest import template_of
+from tests.conftest import data_of, template_of
 
 IDP = "AWS::Cognito::UserPoolIdentityProvider"
-
-
-@pytest.fixture(scope="module")
-def multitenant() -> EnvironmentConfig:
-    return load_config("example-multitenant")
-
-
-@pytest.fixture(scope="module")
-def multitenant_template(multitenant: EnvironmentConfig) -> Template:
-    return template_of(multitenant)
-
-
-def data_of(config: EnvironmentConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def problems_for(data: dict[str, Any]) -> list[str]:

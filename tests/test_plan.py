@@ -27,7 +27,7 @@ from mobile_sso.plan import (
     create_only_properties,
     markdown,
 )
-from tests.conftest import example_data, template_of
+from tests.conftest import data_of, example_data, template_of
 
 STACK = "MobileSso-Example"
 runner = CliRunner()
@@ -134,7 +134,7 @@ def test_a_domain_prefix_change_is_breaking(base: dict[str, Any]) -> None:
 
 def test_a_removed_entra_tenant_is_breaking_for_its_users(base: dict[str, Any]) -> None:
     multi = load_config("example-multitenant")
-    data = multi.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = data_of(multi)
     removed = data["entra"].pop()
     for client in data["clients"]:
         if "identity_providers" in client:

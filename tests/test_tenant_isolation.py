@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from mobile_sso.config import ConfigError, EnvironmentConfig, load_config, parse_config
-from tests.conftest import example_data, template_of
+from tests.conftest import data_of, example_data, template_of
 
 FUNCTION = "AWS::Lambda::Function"
 HANDLER = "pre_token_groups.handler.handler"
@@ -19,20 +19,6 @@ MAP = {
     "Fabrikam": ["fabrikam.com"],
     "Northwind": ["northwindtraders.com"],
 }
-
-
-@pytest.fixture(scope="module")
-def multitenant() -> EnvironmentConfig:
-    return load_config("example-multitenant")
-
-
-@pytest.fixture(scope="module")
-def multitenant_template(multitenant: EnvironmentConfig) -> Template:
-    return template_of(multitenant)
-
-
-def data_of(config: EnvironmentConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def triggers(template: Template) -> dict[str, Any]:
