@@ -36,6 +36,7 @@ from mobile_sso.entra_graph import (
     Endpoints,
     EntraError,
     graph_url,
+    self_signed_certificate,
     send_bounded,
 )
 
@@ -1082,24 +1083,11 @@ def _key_credential(certificate: Any, display_name: str) -> dict[str, Any]:
 
 def _make_certificate(subject: str, now: dt.datetime, days: int) -> tuple[str, str, Any]:
     """A new RSA key and a self-signed certificate for it: (key PEM, certificate PEM, cert)."""
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject[:64])])
     start = now.replace(microsecond=0) - dt.timedelta(minutes=5)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    key, certificate = self_signed_certificate(
+        subject, start, start + dt.timedelta(days=days), end_entity=True
     )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,

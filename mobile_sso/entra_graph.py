@@ -950,30 +950,45 @@ class _SigningUpload:
     password_credential: dict[str, Any] = field(repr=False)
 
 
-def _new_signing_upload(display_name: str, now: datetime, end: datetime) -> _SigningUpload:
-    """A new RSA-2048 key and self-signed certificate as servicePrincipal credentials."""
-    import secrets  # noqa: PLC0415
-    import uuid  # noqa: PLC0415
-
+def self_signed_certificate(
+    common_name: str, not_before: datetime, not_after: datetime, *, end_entity: bool = False
+) -> tuple[Any, Any]:
+    """A new RSA-2048 key and a self-signed certificate for it: (key, certificate). With
+    `end_entity`, the certificate says it is no CA (BasicConstraints ca=False, critical)."""
     from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
-    from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: PLC0415
     from cryptography.x509.oid import NameOID  # noqa: PLC0415
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    common_name = display_name.removeprefix("CN=")[:64]
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    start = now.astimezone(UTC).replace(microsecond=0)
-    certificate = (
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end.astimezone(UTC).replace(microsecond=0))
-        .sign(key, hashes.SHA256())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    if end_entity:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        )
+    return key, builder.sign(key, hashes.SHA256())
+
+
+def _new_signing_upload(display_name: str, now: datetime, end: datetime) -> _SigningUpload:
+    """A new RSA-2048 key and self-signed certificate as servicePrincipal credentials."""
+    import secrets  # noqa: PLC0415
+    import uuid  # noqa: PLC0415
+
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: PLC0415
+
+    start = now.astimezone(UTC).replace(microsecond=0)
+    key, certificate = self_signed_certificate(
+        display_name.removeprefix("CN="), start, end.astimezone(UTC).replace(microsecond=0)
     )
     password = secrets.token_urlsafe(24)
     pfx = pkcs12.serialize_key_and_certificates(
