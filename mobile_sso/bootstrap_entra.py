@@ -656,15 +656,7 @@ class Bootstrap:
                 return None
             # Read it back by its key: the create answers 201 with the object, or 204 when a
             # concurrent run made it first.
-            application = self.graph.get(key, {"$select": APP_FIELDS}, fresh=True)
-            if application is None:
-                raise BootstrapError(
-                    f"the app registration {self.target.unique_name} was created but cannot "
-                    "be read back yet",
-                    "Re-run in a minute: it is found by its uniqueName.",
-                )
-            self.fresh.add(str(application["id"]))
-            return application
+            return self._read_back(key, "created")
         self.progress.found(
             f"app registration {application.get('displayName')!r} (appId {application['appId']})"
         )
@@ -706,10 +698,14 @@ class Bootstrap:
         )
         if self.progress.dry_run:
             return None
+        return self._read_back(key, "restored")
+
+    def _read_back(self, key: str, done: str) -> dict[str, Any]:
+        """The app registration just created or restored, read by its uniqueName key."""
         application = self.graph.get(key, {"$select": APP_FIELDS}, fresh=True)
         if application is None:
             raise BootstrapError(
-                f"the app registration {self.target.unique_name} was restored but cannot be "
+                f"the app registration {self.target.unique_name} was {done} but cannot be "
                 "read back yet",
                 "Re-run in a minute: it is found by its uniqueName.",
             )
